@@ -1,0 +1,200 @@
+#include "solvers/dense.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <climits>
+#include <cmath>
+
+#include "src/errors.hpp"
+
+extern "C" {
+// Fortran BLAS/LAPACK (gfortran calling convention, including the hidden lengths of character arguments).
+void dgemm_(const char*, const char*, const int*, const int*, const int*, const double*, const double*, const int*,
+            const double*, const int*, const double*, double*, const int*, std::size_t, std::size_t);
+void dsyrk_(const char*, const char*, const int*, const int*, const double*, const double*, const int*, const double*,
+            double*, const int*, std::size_t, std::size_t);
+void dsyevd_(const char*, const char*, const int*, double*, const int*, double*, double*, const int*, int*, const int*,
+             int*, std::size_t, std::size_t);
+void dsyevr_(const char*, const char*, const char*, const int*, double*, const int*, const double*, const double*,
+             const int*, const int*, const double*, int*, double*, double*, const int*, int*, double*, const int*, int*,
+             const int*, int*, std::size_t, std::size_t, std::size_t);
+void dgesdd_(const char*, const int*, const int*, double*, const int*, double*, double*, const int*, double*,
+             const int*, double*, const int*, int*, int*, std::size_t);
+}
+
+namespace popcode {
+namespace {
+
+int blas_int(std::int64_t v, const char* what) {
+  if (v < 0 || v > INT_MAX) throw InternalError(fmt::format("{}: dimension {} outside the 32-bit BLAS range", what, v));
+  return static_cast<int>(v);
+}
+
+const char* flag(Trans t) { return t == Trans::yes ? "T" : "N"; }
+
+void lapack_check(int info, const char* routine) {
+  if (info < 0) throw InternalError(fmt::format("{}: argument {} had an illegal value", routine, -info));
+  if (info > 0) throw InternalError(fmt::format("{}: failed to converge (info = {})", routine, info));
+}
+
+}  // namespace
+
+void gemm_raw(Trans ta, Trans tb, std::int64_t m, std::int64_t n, std::int64_t k, double alpha, const double* a,
+              std::int64_t lda, const double* b, std::int64_t ldb, double beta, double* c, std::int64_t ldc) {
+  if (m == 0 || n == 0) return;
+  const int im = blas_int(m, "gemm"), in = blas_int(n, "gemm"), ik = blas_int(k, "gemm");
+  const int ilda = std::max(1, blas_int(lda, "gemm")), ildb = std::max(1, blas_int(ldb, "gemm"));
+  const int ildc = std::max(1, blas_int(ldc, "gemm"));
+  if (k == 0) {
+    // dgemm would scale C by beta; do it here so empty inner dimensions behave.
+    for (std::int64_t j = 0; j < n; ++j)
+      for (std::int64_t i = 0; i < m; ++i) c[i + j * ldc] = beta == 0.0 ? 0.0 : beta * c[i + j * ldc];
+    return;
+  }
+  dgemm_(flag(ta), flag(tb), &im, &in, &ik, &alpha, a, &ilda, b, &ildb, &beta, c, &ildc, 1, 1);
+}
+
+void gemm(Trans ta, Trans tb, double alpha, const Matrix& a, const Matrix& b, double beta, Matrix& c) {
+  const std::int64_t m = ta == Trans::no ? a.rows() : a.cols();
+  const std::int64_t k = ta == Trans::no ? a.cols() : a.rows();
+  const std::int64_t kb = tb == Trans::no ? b.rows() : b.cols();
+  const std::int64_t n = tb == Trans::no ? b.cols() : b.rows();
+  if (k != kb || c.rows() != m || c.cols() != n) {
+    throw InternalError(fmt::format("gemm: shapes {}x{}{} * {}x{}{} -> {}x{} do not match", a.rows(), a.cols(),
+                                    ta == Trans::yes ? "^T" : "", b.rows(), b.cols(), tb == Trans::yes ? "^T" : "",
+                                    c.rows(), c.cols()));
+  }
+  gemm_raw(ta, tb, m, n, k, alpha, a.data(), a.rows(), b.data(), b.rows(), beta, c.data(), c.rows());
+}
+
+void gram(const Matrix& a, Matrix& c) {
+  const std::int64_t n = a.cols(), k = a.rows();
+  if (c.rows() != n || c.cols() != n) c = Matrix(n, n);
+  if (n == 0) return;
+  if (k == 0) {
+    std::fill(c.values().begin(), c.values().end(), 0.0);
+    return;
+  }
+  const int in = blas_int(n, "syrk"), ik = blas_int(k, "syrk");
+  const double one = 1.0, zero = 0.0;
+  // C <- A^T A (upper triangle)
+  dsyrk_("U", "T", &in, &ik, &one, a.data(), &ik, &zero, c.data(), &in, 1, 1);
+  for (std::int64_t j = 0; j < n; ++j)
+    for (std::int64_t i = j + 1; i < n; ++i) c(i, j) = c(j, i);
+}
+
+std::vector<double> symmetric_eigen(Matrix& a, std::int64_t count, Matrix* vectors) {
+  const std::int64_t n = a.rows();
+  if (a.cols() != n) throw InternalError("symmetric_eigen: matrix is not square");
+  count = std::clamp<std::int64_t>(count, 0, n);
+  if (n == 0 || count == 0) {
+    if (vectors) *vectors = Matrix(n, 0);
+    return {};
+  }
+  const int in = blas_int(n, "syev");
+  const char* jobz = vectors ? "V" : "N";
+  std::vector<double> w(static_cast<std::size_t>(n));
+  int info = 0;
+  if (count == n) {
+    // All eigenpairs: divide and conquer, eigenvectors overwrite `a` (ascending order).
+    int lwork = -1, liwork = -1, iwork_query = 0;
+    double work_query = 0;
+    dsyevd_(jobz, "U", &in, a.data(), &in, w.data(), &work_query, &lwork, &iwork_query, &liwork, &info, 1, 1);
+    lapack_check(info, "dsyevd(workspace query)");
+    lwork = static_cast<int>(work_query);
+    liwork = iwork_query;
+    std::vector<double> work(static_cast<std::size_t>(lwork));
+    std::vector<int> iwork(static_cast<std::size_t>(liwork));
+    dsyevd_(jobz, "U", &in, a.data(), &in, w.data(), work.data(), &lwork, iwork.data(), &liwork, &info, 1, 1);
+    lapack_check(info, "dsyevd");
+    std::reverse(w.begin(), w.end());
+    if (vectors) {
+      *vectors = Matrix(n, n);
+      for (std::int64_t j = 0; j < n; ++j) std::copy_n(a.col(n - 1 - j).data(), n, vectors->col(j).data());
+    }
+    return w;
+  }
+  // The `count` largest: eigenvalue indices n-count+1 .. n (1-based, ascending order).
+  const int il = static_cast<int>(n - count + 1), iu = in;
+  const double vl = 0, vu = 0, abstol = 0;
+  int found = 0;
+  Matrix z(vectors ? n : 1, vectors ? count : 1);
+  std::vector<int> isuppz(static_cast<std::size_t>(2 * count));
+  int lwork = -1, liwork = -1, iwork_query = 0;
+  double work_query = 0;
+  const int ldz = vectors ? in : 1;
+  dsyevr_(jobz, "I", "U", &in, a.data(), &in, &vl, &vu, &il, &iu, &abstol, &found, w.data(), z.data(), &ldz,
+          isuppz.data(), &work_query, &lwork, &iwork_query, &liwork, &info, 1, 1, 1);
+  lapack_check(info, "dsyevr(workspace query)");
+  lwork = static_cast<int>(work_query);
+  liwork = iwork_query;
+  std::vector<double> work(static_cast<std::size_t>(lwork));
+  std::vector<int> iwork(static_cast<std::size_t>(liwork));
+  dsyevr_(jobz, "I", "U", &in, a.data(), &in, &vl, &vu, &il, &iu, &abstol, &found, w.data(), z.data(), &ldz,
+          isuppz.data(), work.data(), &lwork, iwork.data(), &liwork, &info, 1, 1, 1);
+  lapack_check(info, "dsyevr");
+  if (found != count) throw InternalError(fmt::format("dsyevr: found {} eigenvalues, expected {}", found, count));
+  std::vector<double> out(w.begin(), w.begin() + count);
+  std::reverse(out.begin(), out.end());
+  if (vectors) {
+    *vectors = Matrix(n, count);
+    for (std::int64_t j = 0; j < count; ++j) std::copy_n(z.col(count - 1 - j).data(), n, vectors->col(j).data());
+  }
+  return out;
+}
+
+std::vector<double> left_singular_vectors(Matrix& a, Matrix& u) {
+  const std::int64_t m = a.rows(), n = a.cols(), k = std::min(m, n);
+  u = Matrix(m, k);
+  if (k == 0) return {};
+  const int im = blas_int(m, "gesdd"), in = blas_int(n, "gesdd");
+  std::vector<double> s(static_cast<std::size_t>(k));
+  Matrix vt(k, n);
+  std::vector<int> iwork(static_cast<std::size_t>(8 * k));
+  int info = 0, lwork = -1;
+  double work_query = 0;
+  const int ldu = im, ldvt = static_cast<int>(k);
+  dgesdd_("S", &im, &in, a.data(), &im, s.data(), u.data(), &ldu, vt.data(), &ldvt, &work_query, &lwork, iwork.data(),
+          &info, 1);
+  lapack_check(info, "dgesdd(workspace query)");
+  lwork = static_cast<int>(work_query);
+  std::vector<double> work(static_cast<std::size_t>(lwork));
+  dgesdd_("S", &im, &in, a.data(), &im, s.data(), u.data(), &ldu, vt.data(), &ldvt, work.data(), &lwork, iwork.data(),
+          &info, 1);
+  lapack_check(info, "dgesdd");
+  return s;
+}
+
+std::vector<double> canonical_signs(Matrix& v) {
+  std::vector<double> flips(static_cast<std::size_t>(v.cols()), 1.0);
+  for (std::int64_t j = 0; j < v.cols(); ++j) {
+    auto c = v.col(j);
+    if (c.empty()) continue;
+    const auto it = std::max_element(c.begin(), c.end(), [](double x, double y) { return std::abs(x) < std::abs(y); });
+    if (*it < 0) {
+      flips[static_cast<std::size_t>(j)] = -1.0;
+      for (double& x : c) x = -x;
+    }
+  }
+  return flips;
+}
+
+double measure_dgemm_gflops(std::int64_t n, int repeats) {
+  Matrix a(n, n), b(n, n), c(n, n);
+  for (std::int64_t i = 0; i < a.size(); ++i) {
+    a.data()[i] = std::sin(0.37 * static_cast<double>(i));
+    b.data()[i] = std::cos(0.11 * static_cast<double>(i));
+  }
+  double best = 0;
+  for (int r = 0; r < repeats; ++r) {
+    const auto t0 = std::chrono::steady_clock::now();
+    gemm(Trans::no, Trans::no, 1.0, a, b, 0.0, c);
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    best = std::max(best, 2.0 * static_cast<double>(n) * static_cast<double>(n) * static_cast<double>(n) / s / 1e9);
+  }
+  return best;
+}
+
+}  // namespace popcode

@@ -1,0 +1,41 @@
+#pragma once
+// Dense linear algebra on local (one-rank) matrices: thin checked wrappers over BLAS and LAPACK
+// (OpenBLAS at run time). Each wrapper states the operation it performs; callers compose them so that
+// solver code reads like the algorithm in docs/SCIENCE.md.
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "solvers/matrix.hpp"
+
+namespace popcode {
+
+enum class Trans { no, yes };
+
+// C <- alpha op(A) op(B) + beta C   (dgemm)
+void gemm(Trans ta, Trans tb, double alpha, const Matrix& a, const Matrix& b, double beta, Matrix& c);
+
+// Raw dgemm on column-major arrays (for sub-blocks): C[m x n] <- alpha op(A) op(B) + beta C.
+void gemm_raw(Trans ta, Trans tb, std::int64_t m, std::int64_t n, std::int64_t k, double alpha, const double* a,
+              std::int64_t lda, const double* b, std::int64_t ldb, double beta, double* c, std::int64_t ldc);
+
+// C <- A^T A, full symmetric result (dsyrk on the upper triangle, then mirrored). A is k x n, C is n x n.
+void gram(const Matrix& a, Matrix& c);
+
+// Eigen-decomposition of the symmetric matrix `a` (destroyed). Returns the `count` largest eigenvalues in
+// descending order and, when `vectors` is non-null, their unit eigenvectors as columns (n x count).
+// count == n uses divide and conquer (dsyevd); fewer uses MRRR on an index range (dsyevr).
+std::vector<double> symmetric_eigen(Matrix& a, std::int64_t count, Matrix* vectors);
+
+// Thin SVD of `a` (m x n, destroyed): returns the singular values in descending order and the first
+// min(m, n) left singular vectors as columns of `u` (dgesdd).
+std::vector<double> left_singular_vectors(Matrix& a, Matrix& u);
+
+// Flips the sign of each column so that its entry of largest magnitude is positive (a canonical sign for
+// eigen/singular vectors, which LAPACK leaves arbitrary). Returns the flips applied (+1/-1).
+std::vector<double> canonical_signs(Matrix& v);
+
+// Measured dgemm rate in GFLOP/s on this rank (n x n x n products, best of `repeats`): the "floor" rate.
+double measure_dgemm_gflops(std::int64_t n = 1024, int repeats = 3);
+
+}  // namespace popcode

@@ -1,0 +1,14 @@
+#pragma once
+// The command line (CLI11): `popcode run`, one subcommand per stage, `powerlaw` and `info`.
+#include "src/context.hpp"
+
+namespace popcode {
+
+// Parses and runs the command. Collective. Returns the exit code for non-exception outcomes (help: 0,
+// parse errors: 2); failures are thrown as popcode::Error.
+int run_cli(const Context& ctx, int argc, char** argv);
+
+// `popcode powerlaw` (src/powerlaw_command.cpp): prints alpha=<value> for a spectrum.
+int powerlaw_command(const Context& ctx, const std::string& spectrum, const std::string& range);
+
+}  // namespace popcode

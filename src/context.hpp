@@ -1,0 +1,66 @@
+#pragma once
+// The execution context of one popcode process: its communicator, rank and size, the hosts of the job,
+// and checked collective helpers that account their time as communication.
+//
+// Every member function documented as collective must be called by all ranks of the communicator in the
+// same order. Errors detected on some ranks only are turned into an error every rank raises with
+// `agree`, so no rank is left waiting in a collective.
+#include <mpi.h>
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "src/errors.hpp"
+
+namespace popcode {
+
+// Throws InternalError with the MPI error string when `rc` is not MPI_SUCCESS.
+void mpi_check(int rc, const char* call);
+
+class Context {
+ public:
+  // Collective over `comm`. Switches `comm` to MPI_ERRORS_RETURN so failures surface as exceptions.
+  explicit Context(MPI_Comm comm);
+
+  MPI_Comm comm() const { return comm_; }
+  int rank() const { return rank_; }
+  int size() const { return size_; }
+  bool root() const { return rank_ == 0; }
+  // Host name of every rank (index = rank), gathered at construction.
+  const std::vector<std::string>& hosts() const { return hosts_; }
+
+  // Collective: element-wise sums/maxima over ranks, in place.
+  void allreduce_sum(std::span<double> values) const;
+  void allreduce_sum(std::span<std::int64_t> values) const;
+  void allreduce_max(std::span<double> values) const;
+  double sum(double v) const;
+  std::int64_t sum(std::int64_t v) const;
+  double max(double v) const;
+  double min(double v) const;
+  std::int64_t max(std::int64_t v) const;
+  // Collective: exclusive prefix sum of `v` over ranks (0 on rank 0).
+  std::int64_t exclusive_prefix(std::int64_t v) const;
+  // Collective: true when `flag` is true on any rank.
+  bool any(bool flag) const;
+  // Collective: rank 0's value on every rank.
+  void broadcast(std::span<double> values, int from = 0) const;
+  std::string broadcast(const std::string& s, int from = 0) const;
+  // Collective: every rank's value, on every rank.
+  std::vector<double> allgather(double v) const;
+  void barrier() const;
+
+  // Collective error agreement. If `failed` is true on any rank, every rank throws an error of the given
+  // code (marked collective) carrying the message of the lowest failing rank, prefixed by its rank when
+  // more than one rank runs. Otherwise returns normally.
+  void agree(bool failed, const std::string& message, ExitCode code) const;
+
+ private:
+  MPI_Comm comm_;
+  int rank_ = 0;
+  int size_ = 1;
+  std::vector<std::string> hosts_;
+};
+
+}  // namespace popcode

@@ -1,0 +1,94 @@
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "solvers/dense.hpp"
+#include "src/rng.hpp"
+
+namespace popcode {
+namespace {
+
+Matrix random_matrix(std::int64_t r, std::int64_t c, std::uint64_t seed) {
+  const CounterRng rng(seed);
+  Matrix m(r, c);
+  for (std::int64_t j = 0; j < c; ++j)
+    for (std::int64_t i = 0; i < r; ++i) m(i, j) = rng.normal(Stream::image, static_cast<std::uint32_t>(i), static_cast<std::uint32_t>(j));
+  return m;
+}
+
+// Q diag(d) Q^T with Q orthonormal (from the SVD of a random matrix): known eigenvalues.
+Matrix with_eigenvalues(const std::vector<double>& d, Matrix* q_out) {
+  const auto n = static_cast<std::int64_t>(d.size());
+  Matrix r = random_matrix(n, n, 7), q;
+  left_singular_vectors(r, q);
+  Matrix qd = q;
+  for (std::int64_t j = 0; j < n; ++j)
+    for (double& v : qd.col(j)) v *= d[j];
+  Matrix a(n, n);
+  gemm(Trans::no, Trans::yes, 1.0, qd, q, 0.0, a);
+  if (q_out) *q_out = q;
+  return a;
+}
+
+TEST(Dense, GemmAndGramAgreeWithLoops) {
+  const Matrix a = random_matrix(5, 4, 1), b = random_matrix(5, 3, 2);
+  Matrix c(4, 3);
+  gemm(Trans::yes, Trans::no, 1.0, a, b, 0.0, c);
+  Matrix g;
+  gram(a, g);
+  for (int i = 0; i < 4; ++i) {
+    for (int j = 0; j < 3; ++j) {
+      double s = 0;
+      for (int k = 0; k < 5; ++k) s += a(k, i) * b(k, j);
+      EXPECT_NEAR(c(i, j), s, 1e-12);
+    }
+    for (int j = 0; j < 4; ++j) {
+      double s = 0;
+      for (int k = 0; k < 5; ++k) s += a(k, i) * a(k, j);
+      EXPECT_NEAR(g(i, j), s, 1e-12);
+    }
+  }
+  Matrix wrong(2, 2);
+  EXPECT_THROW(gemm(Trans::no, Trans::no, 1.0, a, b, 0.0, wrong), std::exception);
+}
+
+TEST(Dense, SymmetricEigenAllAndLeading) {
+  const std::vector<double> d = {0.5, 9.0, 3.0, 1.0, 7.0, 2.0};
+  Matrix q;
+  Matrix a = with_eigenvalues(d, &q);
+  Matrix a2 = a, v_all, v_top;
+  const auto all = symmetric_eigen(a, 6, &v_all);
+  const auto top = symmetric_eigen(a2, 3, &v_top);
+  const std::vector<double> sorted = {9, 7, 3, 2, 1, 0.5};
+  for (int i = 0; i < 6; ++i) EXPECT_NEAR(all[i], sorted[i], 1e-12);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_NEAR(top[i], sorted[i], 1e-12);
+    // Same eigenvector up to sign.
+    double dot = 0;
+    for (int k = 0; k < 6; ++k) dot += v_all(k, i) * v_top(k, i);
+    EXPECT_NEAR(std::abs(dot), 1.0, 1e-10);
+  }
+}
+
+TEST(Dense, SingularVectorsReconstructAndSignsAreCanonical) {
+  Matrix a = random_matrix(8, 5, 3), copy = a, u;
+  const auto s = left_singular_vectors(copy, u);
+  ASSERT_EQ(u.cols(), 5);
+  for (int i = 0; i + 1 < 5; ++i) EXPECT_GE(s[i], s[i + 1]);
+  // u_j^T a a^T u_j = s_j^2
+  Matrix at_u(5, 5);
+  gemm(Trans::yes, Trans::no, 1.0, a, u, 0.0, at_u);
+  for (int j = 0; j < 5; ++j) {
+    double n2 = 0;
+    for (double v : at_u.col(j)) n2 += v * v;
+    EXPECT_NEAR(n2, s[j] * s[j], 1e-10 * s[0] * s[0]);
+  }
+  Matrix flipped = u;
+  for (double& v : flipped.col(2)) v = -v;
+  canonical_signs(u);
+  canonical_signs(flipped);
+  for (std::int64_t i = 0; i < u.size(); ++i) EXPECT_EQ(u.data()[i], flipped.data()[i]);
+}
+
+}  // namespace
+}  // namespace popcode
