@@ -1,0 +1,154 @@
+// The command line as users meet it: `powerlaw` against the published known answers, `run` with restart
+// and provenance, help and usage errors, and the embedded default job.
+#include <chrono>
+#include <fstream>
+#include <regex>
+
+#include "e2e/e2e_util.hpp"
+
+#ifdef POPCODE_HAVE_MATIO
+#include <matio.h>
+#endif
+
+namespace popcode::e2e {
+namespace {
+
+double parse_alpha(const std::string& out) {
+  std::smatch m;
+  static const std::regex re("alpha=([-+0-9.eE]+)");
+  if (!std::regex_search(out, m, re)) return std::nan("");
+  return std::stod(m[1]);
+}
+
+#ifdef POPCODE_HAVE_MATIO
+// Writes a 1-D float64 .npy file.
+void write_npy(const std::string& path, const std::vector<double>& v) {
+  std::string header = "{'descr': '<f8', 'fortran_order': False, 'shape': (" + std::to_string(v.size()) + ",), }";
+  while ((10 + header.size() + 1) % 64 != 0) header += ' ';
+  header += '\n';
+  std::ofstream out(path, std::ios::binary);
+  out.write("\x93NUMPY\x01\x00", 8);
+  const unsigned char len[2] = {static_cast<unsigned char>(header.size() & 0xff), static_cast<unsigned char>(header.size() >> 8)};
+  out.write(reinterpret_cast<const char*>(len), 2);
+  out << header;
+  out.write(reinterpret_cast<const char*>(v.data()), static_cast<std::streamsize>(v.size() * sizeof(double)));
+}
+
+TEST(Commands, PowerlawReproducesTheAlphaEphysKnownAnswers) {
+  const std::string mat_path = std::string(POPCODE_SHARED_DATA) + "/stringer2019/ephys_eigsControls.mat";
+  if (!std::filesystem::exists(mat_path)) GTEST_SKIP() << "known-answer file not present: " << mat_path;
+  TempDir dir;
+  mat_t* mat = Mat_Open(mat_path.c_str(), MAT_ACC_RDONLY);
+  ASSERT_NE(mat, nullptr);
+  matvar_t* spec = Mat_VarRead(mat, "specEphys");
+  matvar_t* alpha = Mat_VarRead(mat, "alphaEphys");
+  const int neurons[3] = {256, 512, 877};
+  const std::string h5path = dir.file("spectra.h5");
+  {
+    h5::File f = h5::File::create(h5path);
+    for (int i = 0; i < 3; ++i)
+      for (int j = 0; j < 2; ++j) {
+        matvar_t* cell = Mat_VarGetCell(spec, i + 3 * j);
+        const auto* d = static_cast<const double*>(cell->data);
+        std::vector<double> v(d, d + cell->nbytes / cell->data_size);
+        h5::write_all<double>(f, "/ss_" + std::to_string(i) + std::to_string(j), {static_cast<std::int64_t>(v.size())}, v);
+        if (i == 2 && j == 1) write_npy(dir.file("ss.npy"), v);
+      }
+  }
+  for (int i = 0; i < 3; ++i)
+    for (int j = 0; j < 2; ++j) {
+      const std::string range = "10:" + std::to_string(std::min(500, neurons[i] - 2));
+      const Outcome o = popcode(1, "powerlaw " + h5path + ":/ss_" + std::to_string(i) + std::to_string(j) + " --range " + range);
+      ASSERT_EQ(o.code, 0) << o.output;
+      EXPECT_NEAR(parse_alpha(o.output), static_cast<const double*>(alpha->data)[i + 3 * j], 1e-9) << o.output;
+    }
+  const Outcome npy = popcode(1, "powerlaw " + dir.file("ss.npy") + " --range 10:500");
+  ASSERT_EQ(npy.code, 0) << npy.output;
+  EXPECT_NEAR(parse_alpha(npy.output), 1.2865475761, 1e-9);
+  EXPECT_EQ(popcode(1, "powerlaw " + h5path + ":/ss_00 --range 5:2").code, 2);
+  EXPECT_EQ(popcode(1, "powerlaw " + h5path + ":/nothing").code, 3);
+  EXPECT_EQ(popcode(1, "powerlaw " + h5path + " --range 10:20").code, 2);
+  Mat_VarFree(spec);
+  Mat_VarFree(alpha);
+  Mat_Close(mat);
+}
+#endif
+
+TEST(Commands, HelpAndUsageErrors) {
+  const Outcome help = popcode(1, "--help");
+  EXPECT_EQ(help.code, 0);
+  for (const char* s : {"run", "simulate", "preprocess", "spectrum", "powerlaw", "Exit codes"}) EXPECT_TRUE(contains(help.output, s));
+  const Outcome stage_help = popcode(1, "spectrum --help");
+  EXPECT_EQ(stage_help.code, 0);
+  EXPECT_TRUE(contains(stage_help.output, "--nshuff"));
+  EXPECT_EQ(popcode(1, "frobnicate").code, 2);
+  EXPECT_EQ(popcode(1, "simulate --neurons 10").code, 2);  // --out is required
+  EXPECT_EQ(popcode(2, "simulate --out /tmp/x.h5 --neurons ten").code, 2);
+}
+
+TEST(Commands, RerunsSkipCompleteStagesAndProvenanceIsComplete) {
+  TempDir dir;
+  const std::string job = dir.file("j.toml"), res = dir.file("j_results.h5");
+  std::ofstream(job) << "[job]\nstages = [\"simulate\", \"preprocess\", \"spectrum\"]\nrecording = \"" << dir.file("rec.h5")
+                     << "\"\nresults = \"" << res << "\"\n[simulate]\nneurons = 400\nimages = 200\n[spectrum]\nnshuff = 2\n";
+  const Outcome first = popcode(2, "run " + job);
+  ASSERT_EQ(first.code, 0) << first.output;
+  const double alpha = scalar(res, "/spectrum/alpha");
+  {
+    h5::File f = open(res);
+    EXPECT_EQ(h5::read_string_attribute(f, "/", "popcode_status"), "complete");
+    EXPECT_EQ(h5::read_int_attribute(f, "/provenance", "ranks"), 2);
+    EXPECT_FALSE(h5::read_string_attribute(f, "/provenance", "git_revision").empty());
+    EXPECT_TRUE(contains(h5::read_string_attribute(f, "/provenance", "job_text"), "nshuff = 2"));
+    EXPECT_TRUE(contains(h5::read_string_attribute(f, "/provenance", "command_line"), "run"));
+    EXPECT_FALSE(h5::read_string_attribute(f, "/provenance", "end_time").empty());
+    for (const char* stage : {"simulate", "preprocess", "spectrum"}) {
+      const std::string g = std::string("/provenance/stages/") + stage;
+      EXPECT_EQ(h5::read_string_attribute(f, g, "status"), "ran");
+      const double wall = h5::read_double_attribute(f, g, "wall_s");
+      const double parts = h5::read_double_attribute(f, g, "compute_s") + h5::read_double_attribute(f, g, "comm_s") +
+                           h5::read_double_attribute(f, g, "io_s");
+      EXPECT_GT(wall, 0);
+      EXPECT_LE(parts, 3 * wall + 1e-3);  // per-kind maxima over ranks, each <= the wall time
+      EXPECT_EQ(h5::shape_of(f, g + "/per_rank").dims, (std::vector<std::int64_t>{2, 5}));
+    }
+    EXPECT_EQ(h5::read_scalar(f, "/truth/alpha"), 1.0);
+  }
+  const Outcome second = popcode(2, "run " + job);
+  ASSERT_EQ(second.code, 0) << second.output;
+  for (const char* s : {"stage simulate: complete", "stage preprocess: complete", "stage spectrum: complete"}) {
+    EXPECT_TRUE(contains(second.output, s)) << second.output;
+  }
+  EXPECT_EQ(scalar(res, "/spectrum/alpha"), alpha);
+  {
+    h5::File f = open(res);
+    EXPECT_EQ(h5::read_string_attribute(f, "/provenance/stages/spectrum", "status"), "skipped: complete in results");
+  }
+  // A changed option re-runs what depends on it, and only that.
+  const Outcome third = popcode(2, "run " + job + " --set spectrum.nshuff=3");
+  ASSERT_EQ(third.code, 0) << third.output;
+  EXPECT_TRUE(contains(third.output, "stage simulate: complete")) << third.output;
+  EXPECT_TRUE(contains(third.output, "stage spectrum: start")) << third.output;
+  const Outcome forced = popcode(2, "run " + job + " --force --set spectrum.nshuff=3");
+  ASSERT_EQ(forced.code, 0) << forced.output;
+  EXPECT_TRUE(contains(forced.output, "stage simulate: start")) << forced.output;
+}
+
+TEST(Commands, DemoJobFinishesInUnderTwoMinutes) {
+  TempDir dir;
+  const std::string job = std::string(POPCODE_SOURCE_DIR) + "/jobs/demo.toml";
+  const Outcome check = popcode(1, "run " + job + " --check");
+  ASSERT_EQ(check.code, 0) << check.output;
+  const auto t0 = std::chrono::steady_clock::now();
+  const Outcome o = shell("cd " + dir.path() + " && " + mpiexec(2) + POPCODE_BINARY + " run " + job);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  ASSERT_EQ(o.code, 0) << o.output;
+  std::printf("demo job: %.1f s on 2 ranks\n", seconds);
+  EXPECT_LT(seconds, 120.0);
+  const std::string res = dir.file("demo_results.h5");
+  EXPECT_EQ(status_of(res), "complete");
+  EXPECT_NEAR(scalar(res, "/spectrum/alpha"), scalar(res, "/truth/alpha_signal"), 0.1);
+}
+
+}  // namespace
+}  // namespace popcode::e2e

@@ -1,0 +1,202 @@
+// Failure behaviour: bad input data exits 3 with a message naming file and dataset, job errors exit 2
+// before any work, and no failed or killed job leaves a results file that looks complete.
+#include <fcntl.h>
+
+#include <limits>
+
+#include "e2e/e2e_util.hpp"
+
+namespace popcode::e2e {
+namespace {
+
+std::string small_recording(const TempDir& dir, const std::string& name = "rec.h5") {
+  const std::string rec = dir.file(name);
+  const Outcome o = popcode(2, "simulate --out " + rec + " --neurons 200 --images 60 --spont-timepoints 100 --height 12 --width 20");
+  EXPECT_EQ(o.code, 0) << o.output;
+  return rec;
+}
+
+template <typename T>
+void rewrite(const std::string& file, const std::string& dataset, const std::function<void(std::vector<T>&)>& change) {
+  h5::File f = h5::File::open(file, h5::Access::read_write, ExitCode::internal);
+  std::vector<T> v = h5::read_all<T>(f, dataset);
+  change(v);
+  const auto dims = h5::shape_of(f, dataset).dims;
+  h5::write_block<T>(f, dataset, std::vector<std::int64_t>(dims.size(), 0), dims, v);
+  f.close();
+}
+
+// Runs spectrum on `rec`; expects `code` and every needle in the output, and no complete results.
+void expect_failure(const TempDir& dir, const std::string& rec, int code, const std::vector<std::string>& needles,
+                    const std::string& extra = "") {
+  const std::string res = dir.file("res.h5");
+  std::filesystem::remove(res);
+  const Outcome o = popcode(2, "spectrum --in " + rec + " --out " + res + " " + extra);
+  EXPECT_EQ(o.code, code) << o.output;
+  for (const auto& n : needles) EXPECT_TRUE(contains(o.output, n)) << "missing '" << n << "' in:\n" << o.output;
+  if (std::filesystem::exists(res)) {
+    EXPECT_NE(status_of(res), "complete");
+  }
+}
+
+TEST(Failures, TruncatedRecording) {
+  TempDir dir;
+  const std::string rec = small_recording(dir);
+  std::filesystem::resize_file(rec, std::filesystem::file_size(rec) / 3);
+  expect_failure(dir, rec, 3, {rec});
+}
+
+TEST(Failures, WrongShapesAndOutOfRangeIds) {
+  TempDir dir;
+  const std::string rec = small_recording(dir);
+  {
+    h5::File f = h5::File::open(rec, h5::Access::read_write, ExitCode::internal);
+    std::vector<std::int32_t> ids = h5::read_all<std::int32_t>(f, "/stimulus_id");
+    ids.pop_back();
+    h5::remove(f, "/stimulus_id");
+    h5::write_all<std::int32_t>(f, "/stimulus_id", {static_cast<std::int64_t>(ids.size())}, ids);
+  }
+  expect_failure(dir, rec, 3, {rec, "/stimulus_id", "expected int32 [126]", "found int32 [125]"});
+  const std::string rec2 = small_recording(dir, "rec2.h5");
+  rewrite<std::int32_t>(rec2, "/stimulus_id", [](std::vector<std::int32_t>& v) { v[7] = 60; v[9] = -3; });
+  expect_failure(dir, rec2, 3, {rec2, "/stimulus_id", "2 ids outside [-1, 60)"});
+}
+
+TEST(Failures, NanAndInfPolicies) {
+  TempDir dir;
+  const std::string rec = small_recording(dir);
+  rewrite<float>(rec, "/responses", [](std::vector<float>& v) { v[10] = v[500] = v[777] = std::numeric_limits<float>::quiet_NaN(); });
+  expect_failure(dir, rec, 3, {rec, "/responses", "3 NaN", "nan_policy"}, "--set preprocess.nan_policy=error");
+  // The default follows the anchor: NaN -> 0, counted and reported.
+  const std::string res = dir.file("ok.h5");
+  const Outcome ok = popcode(2, "spectrum --in " + rec + " --out " + res);
+  ASSERT_EQ(ok.code, 0) << ok.output;
+  EXPECT_TRUE(contains(ok.output, "3 NaN values in /responses replaced by 0"));
+  h5::File f = open(res);
+  EXPECT_EQ(h5::read_int_attribute(f, "/preprocess", "nan_responses"), 3);
+  rewrite<float>(rec, "/responses", [](std::vector<float>& v) { v[11] = std::numeric_limits<float>::infinity(); });
+  expect_failure(dir, rec, 3, {rec, "/responses", "1 infinite"});
+}
+
+TEST(Failures, ZeroNeuronsAndMoreRanksThanNeurons) {
+  TempDir dir;
+  const std::string empty = dir.file("empty.h5");
+  {
+    h5::File f = h5::File::create(empty);
+    h5::create_dataset<float>(f, "/responses", {10, 0});
+    std::vector<std::int32_t> ids = {0, 1, 2, 3, 4, 0, 1, 2, 3, 4};
+    h5::write_all<std::int32_t>(f, "/stimulus_id", {10}, ids);
+    h5::write_attribute(f, "/", "n_images", std::int64_t{5});
+  }
+  expect_failure(dir, empty, 3, {empty, "/responses", "has 0 neurons"});
+  // Policy for more ranks than neurons: ranks without neurons take part in the reductions only.
+  const std::string tiny = dir.file("tiny.h5"), res = dir.file("tiny_res.h5");
+  ASSERT_EQ(popcode(1, "simulate --out " + tiny + " --neurons 2 --images 40 --height 12 --width 20").code, 0);
+  const Outcome o = popcode(3, "spectrum --in " + tiny + " --out " + res + " --set preprocess.spont_pcs=1 --fit-range 1:2");
+  ASSERT_EQ(o.code, 0) << o.output;
+  EXPECT_TRUE(contains(o.output, "2 neurons on 3 ranks"));
+  EXPECT_EQ(status_of(res), "complete");
+  h5::File f = open(res);
+  EXPECT_EQ(h5::read_all<double>(f, "/spectrum/signal_variance").size(), 2u);
+}
+
+TEST(Failures, MissingInputIsAUsageError) {
+  TempDir dir;
+  const Outcome o = popcode(2, "spectrum --in " + dir.file("nope.h5") + " --out " + dir.file("res.h5"));
+  EXPECT_EQ(o.code, 2) << o.output;
+  EXPECT_TRUE(contains(o.output, "nope.h5' does not exist"));
+  EXPECT_FALSE(std::filesystem::exists(dir.file("res.h5")));
+}
+
+TEST(Failures, JobErrorsAreAllReportedBeforeAnyWork) {
+  TempDir dir;
+  const std::string job = dir.file("bad.toml"), res = dir.file("bad_results.h5");
+  std::FILE* f = std::fopen(job.c_str(), "w");
+  std::fprintf(f, "[job]\nstages = [\"simulate\", \"preprocess\", \"spectrum\"]\nrecording = \"%s\"\nresults = \"%s\"\n"
+                  "[simulate]\nneurons = \"many\"\nalpah = 1.0\n[spectrum]\nnshuff = -1\n",
+               dir.file("rec.h5").c_str(), res.c_str());
+  std::fclose(f);
+  const Outcome o = popcode(2, "run " + job + " --set spectrum.solver=gpu");
+  EXPECT_EQ(o.code, 2) << o.output;
+  for (const char* n : {"4 problems", "neurons: expected integer, found string", "unknown key 'alpah' (did you mean 'alpha'?)",
+                        "nshuff: -1 is below the minimum 0", "'gpu' is not one of"}) {
+    EXPECT_TRUE(contains(o.output, n)) << "missing '" << n << "' in:\n" << o.output;
+  }
+  EXPECT_FALSE(std::filesystem::exists(res));
+  EXPECT_FALSE(std::filesystem::exists(dir.file("rec.h5")));
+}
+
+// Starts `command` in its own process group and, once `marker` appears in its output, sends `sig` to the
+// popcode ranks matching `pattern` (as Slurm signals every task of a step), then to the launcher's group.
+// Returns everything the command printed.
+std::string run_until(const std::string& command, const std::string& marker, int sig, const std::string& pattern) {
+  int fds[2];
+  if (pipe(fds) != 0) return {};
+  const pid_t pid = fork();
+  if (pid == 0) {
+    setpgid(0, 0);
+    dup2(fds[1], 1);
+    dup2(fds[1], 2);
+    close(fds[0]);
+    execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  setpgid(pid, pid);
+  close(fds[1]);
+  std::string out;
+  bool sent = false;
+  char buf[4096];
+  ssize_t n;
+  while ((n = read(fds[0], buf, sizeof buf)) > 0) {
+    out.append(buf, static_cast<std::size_t>(n));
+    if (!sent && contains(out, marker)) {
+      // The ranks sit in their own process groups under Open MPI's mpirun.
+      shell("pkill -" + std::to_string(sig) + " -f '^" + std::string(POPCODE_BINARY) + " .*" + pattern + "'");
+      kill(-pid, sig);
+      sent = true;
+    }
+  }
+  close(fds[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return out;
+}
+
+TEST(Failures, AKilledJobNeverLooksCompleteAndResumes) {
+  TempDir dir;
+  const std::string job = dir.file("kill.toml"), res = dir.file("kill_results.h5");
+  std::FILE* f = std::fopen(job.c_str(), "w");
+  std::fprintf(f, "[job]\nstages = [\"simulate\", \"preprocess\", \"spectrum\"]\nrecording = \"%s\"\nresults = \"%s\"\n"
+                  "[simulate]\nneurons = 3000\nimages = 1500\n[spectrum]\nnshuff = 20\n",
+               dir.file("rec.h5").c_str(), res.c_str());
+  std::fclose(f);
+  const std::string out = run_until(mpiexec(2) + POPCODE_BINARY + " run " + job, "stage spectrum: start", SIGKILL, dir.path());
+  ASSERT_TRUE(contains(out, "stage spectrum: start")) << out;
+  ASSERT_TRUE(std::filesystem::exists(res));
+  EXPECT_EQ(status_of(res), "running");
+  {
+    h5::File r = open(res);
+    EXPECT_TRUE(h5::has_attribute(r, "/preprocess", "complete"));
+    EXPECT_FALSE(h5::exists(r, "/spectrum") && h5::has_attribute(r, "/spectrum", "complete"));
+  }
+  const Outcome again = popcode(2, "run " + job + " --set spectrum.nshuff=2");
+  ASSERT_EQ(again.code, 0) << again.output;
+  EXPECT_TRUE(contains(again.output, "stage simulate: complete")) << again.output;
+  EXPECT_EQ(status_of(res), "complete");
+}
+
+TEST(Failures, SigtermStopsTheJobWithoutCompletingIt) {
+  TempDir dir;
+  const std::string job = dir.file("term.toml"), res = dir.file("term_results.h5");
+  std::FILE* f = std::fopen(job.c_str(), "w");
+  std::fprintf(f, "[job]\nstages = [\"simulate\", \"preprocess\", \"spectrum\"]\nrecording = \"%s\"\nresults = \"%s\"\n"
+                  "[simulate]\nneurons = 3000\nimages = 1500\n[spectrum]\nnshuff = 20\n",
+               dir.file("rec.h5").c_str(), res.c_str());
+  std::fclose(f);
+  const std::string out = run_until(mpiexec(2) + POPCODE_BINARY + " run " + job, "stage spectrum: start", SIGTERM, dir.path());
+  EXPECT_TRUE(contains(out, "terminated by a signal")) << out;
+  EXPECT_NE(status_of(res), "complete");
+}
+
+}  // namespace
+}  // namespace popcode::e2e
