@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# README command 2 (and CI): install what is missing, build, and run the whole test suite, then build the
+# unit and MPI tests with AddressSanitizer + UndefinedBehaviorSanitizer and run them again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install-deps.sh --test
+source scripts/mpi-env.sh
+start=$(date +%s)
+bash scripts/build.sh build
+(cd build && ctest --output-on-failure --timeout 900)
+echo "test.sh: main build and tests took $(( $(date +%s) - start )) s"
+
+# Sanitizer build of the unit and MPI tests. Open MPI and PETSc keep allocations until exit on purpose,
+# so leak checking is off; every other ASan/UBSan finding fails the run.
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DPOPCODE_SANITIZE=address,undefined >/dev/null
+cmake --build build-asan -j "$(nproc)" --target popcode_unit_tests mpi_partition mpi_linalg mpi_io
+export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+(cd build-asan && ctest --output-on-failure -L 'unit|mpi' --timeout 900)
+echo "test.sh: all tests passed in $(( $(date +%s) - start )) s"
