@@ -88,6 +88,11 @@ int run_cli(const Context& ctx, int argc, char** argv) {
   CLI::App* pl = app.add_subcommand("powerlaw", "fit the power law of Stringer et al. 2019 to a spectrum; prints alpha=<value>");
   pl->add_option("spectrum", spectrum_spec, "file.h5:/dataset or file.npy (1-D)")->required();
   pl->add_option("--range", range, "A:B, 1-based PCs inclusive (default 11:min(500, K-2))");
+  std::vector<std::string> summary_files;
+  std::string summary_out;
+  CLI::App* summarize = app.add_subcommand("summarize", "one CSV row per results file (status, alpha, ...); exit 3 if any is incomplete");
+  summarize->add_option("results", summary_files, "results files")->required();
+  summarize->add_option("--out", summary_out, "CSV file (default: standard output)");
   CLI::App* info = app.add_subcommand("info", "print versions and build configuration");
 
   try {
@@ -106,6 +111,7 @@ int run_cli(const Context& ctx, int argc, char** argv) {
     return 0;
   }
   if (pl->parsed()) return powerlaw_command(ctx, spectrum_spec, range);
+  if (summarize->parsed()) return summarize_command(ctx, summary_files, summary_out);
 
   Job job;
   bool job_force = false;

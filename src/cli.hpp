@@ -1,5 +1,8 @@
 #pragma once
 // The command line (CLI11): `popcode run`, one subcommand per stage, `powerlaw` and `info`.
+#include <string>
+#include <vector>
+
 #include "src/context.hpp"
 
 namespace popcode {
@@ -10,5 +13,8 @@ int run_cli(const Context& ctx, int argc, char** argv);
 
 // `popcode powerlaw` (src/powerlaw_command.cpp): prints alpha=<value> for a spectrum.
 int powerlaw_command(const Context& ctx, const std::string& spectrum, const std::string& range);
+
+// `popcode summarize` (src/summarize_command.cpp): a CSV row per results file.
+int summarize_command(const Context& ctx, const std::vector<std::string>& files, const std::string& out);
 
 }  // namespace popcode
