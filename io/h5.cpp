@@ -196,7 +196,6 @@ File File::open_parallel(const std::string& path, Access access, MPI_Comm comm, 
   f.on_error_ = on_error;
   f.parallel_ = true;
   f.rank_ = comm_rank(comm);
-  agree(comm, false, "", on_error);  // all ranks arrive before any checks
   const std::string problem = f.rank_ == 0 ? preflight(path) : std::string();
   agree(comm, !problem.empty(), problem, on_error);
   Handle fapl = parallel_fapl(comm);

@@ -17,11 +17,15 @@ void dsyrk_(const char*, const char*, const int*, const int*, const double*, con
             double*, const int*, std::size_t, std::size_t);
 void dsyevd_(const char*, const char*, const int*, double*, const int*, double*, double*, const int*, int*, const int*,
              int*, std::size_t, std::size_t);
-void dsyevr_(const char*, const char*, const char*, const int*, double*, const int*, const double*, const double*,
-             const int*, const int*, const double*, int*, double*, double*, const int*, int*, double*, const int*, int*,
-             const int*, int*, std::size_t, std::size_t, std::size_t);
 void dgesdd_(const char*, const int*, const int*, double*, const int*, double*, double*, const int*, double*,
              const int*, double*, const int*, int*, int*, std::size_t);
+void dsytrd_(const char*, const int*, double*, const int*, double*, double*, double*, double*, const int*, int*,
+             std::size_t);
+void dstemr_(const char*, const char*, const int*, double*, double*, const double*, const double*, const int*,
+             const int*, int*, double*, double*, const int*, const int*, int*, int*, double*, const int*, int*,
+             const int*, int*, std::size_t, std::size_t);
+void dormtr_(const char*, const char*, const char*, const int*, const int*, const double*, const int*, const double*,
+             double*, const int*, double*, const int*, int*, std::size_t, std::size_t, std::size_t);
 }
 
 namespace popcode {
@@ -116,26 +120,47 @@ std::vector<double> symmetric_eigen(Matrix& a, std::int64_t count, Matrix* vecto
     }
     return w;
   }
-  // The `count` largest: eigenvalue indices n-count+1 .. n (1-based, ascending order).
-  const int il = static_cast<int>(n - count + 1), iu = in;
-  const double vl = 0, vu = 0, abstol = 0;
-  int found = 0;
+  // The `count` largest (indices n-count+1 .. n, 1-based, ascending). dsyevr would fall back to bisection and
+  // inverse iteration for a partial range, so: tridiagonal reduction (dsytrd), MRRR on the index range
+  // (dstemr), and back-transformation of only those vectors (dormtr).
+  std::vector<double> d(static_cast<std::size_t>(n)), e(static_cast<std::size_t>(n)), tau(static_cast<std::size_t>(n));
+  int lwork = -1;
+  double query = 0;
+  dsytrd_("U", &in, a.data(), &in, d.data(), e.data(), tau.data(), &query, &lwork, &info, 1);  // A = Q T Q^T
+  lapack_check(info, "dsytrd(workspace query)");
+  lwork = static_cast<int>(query);
+  std::vector<double> work(static_cast<std::size_t>(std::max(lwork, 1)));
+  dsytrd_("U", &in, a.data(), &in, d.data(), e.data(), tau.data(), work.data(), &lwork, &info, 1);
+  lapack_check(info, "dsytrd");
+  const int il = static_cast<int>(n - count + 1), iu = in, nzc = static_cast<int>(count);
+  const double vl = 0, vu = 0;
+  int found = 0, tryrac = 1;
   Matrix z(vectors ? n : 1, vectors ? count : 1);
-  std::vector<int> isuppz(static_cast<std::size_t>(2 * count));
-  int lwork = -1, liwork = -1, iwork_query = 0;
-  double work_query = 0;
   const int ldz = vectors ? in : 1;
-  dsyevr_(jobz, "I", "U", &in, a.data(), &in, &vl, &vu, &il, &iu, &abstol, &found, w.data(), z.data(), &ldz,
-          isuppz.data(), &work_query, &lwork, &iwork_query, &liwork, &info, 1, 1, 1);
-  lapack_check(info, "dsyevr(workspace query)");
-  lwork = static_cast<int>(work_query);
-  liwork = iwork_query;
-  std::vector<double> work(static_cast<std::size_t>(lwork));
-  std::vector<int> iwork(static_cast<std::size_t>(liwork));
-  dsyevr_(jobz, "I", "U", &in, a.data(), &in, &vl, &vu, &il, &iu, &abstol, &found, w.data(), z.data(), &ldz,
-          isuppz.data(), work.data(), &lwork, iwork.data(), &liwork, &info, 1, 1, 1);
-  lapack_check(info, "dsyevr");
-  if (found != count) throw InternalError(fmt::format("dsyevr: found {} eigenvalues, expected {}", found, count));
+  std::vector<int> isuppz(static_cast<std::size_t>(2 * count));
+  int liwork = -1, iquery = 0;
+  lwork = -1;
+  dstemr_(jobz, "I", &in, d.data(), e.data(), &vl, &vu, &il, &iu, &found, w.data(), z.data(), &ldz, &nzc, isuppz.data(),
+          &tryrac, &query, &lwork, &iquery, &liwork, &info, 1, 1);
+  lapack_check(info, "dstemr(workspace query)");
+  lwork = static_cast<int>(query);
+  liwork = iquery;
+  work.assign(static_cast<std::size_t>(std::max(lwork, 1)), 0.0);
+  std::vector<int> iwork(static_cast<std::size_t>(std::max(liwork, 1)));
+  dstemr_(jobz, "I", &in, d.data(), e.data(), &vl, &vu, &il, &iu, &found, w.data(), z.data(), &ldz, &nzc, isuppz.data(),
+          &tryrac, work.data(), &lwork, iwork.data(), &liwork, &info, 1, 1);
+  lapack_check(info, "dstemr");
+  if (found != count) throw InternalError(fmt::format("dstemr: found {} eigenvalues, expected {}", found, count));
+  if (vectors) {
+    const int m = nzc;
+    lwork = -1;
+    dormtr_("L", "U", "N", &in, &m, a.data(), &in, tau.data(), z.data(), &in, &query, &lwork, &info, 1, 1, 1);  // Z <- Q Z
+    lapack_check(info, "dormtr(workspace query)");
+    lwork = static_cast<int>(query);
+    work.assign(static_cast<std::size_t>(std::max(lwork, 1)), 0.0);
+    dormtr_("L", "U", "N", &in, &m, a.data(), &in, tau.data(), z.data(), &in, work.data(), &lwork, &info, 1, 1, 1);
+    lapack_check(info, "dormtr");
+  }
   std::vector<double> out(w.begin(), w.begin() + count);
   std::reverse(out.begin(), out.end());
   if (vectors) {

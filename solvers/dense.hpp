@@ -24,7 +24,8 @@ void gram(const Matrix& a, Matrix& c);
 
 // Eigen-decomposition of the symmetric matrix `a` (destroyed). Returns the `count` largest eigenvalues in
 // descending order and, when `vectors` is non-null, their unit eigenvectors as columns (n x count).
-// count == n uses divide and conquer (dsyevd); fewer uses MRRR on an index range (dsyevr).
+// count == n uses divide and conquer (dsyevd); fewer uses the tridiagonal reduction, MRRR on the index
+// range (dstemr) and back-transformation of only the wanted vectors.
 std::vector<double> symmetric_eigen(Matrix& a, std::int64_t count, Matrix* vectors);
 
 // Thin SVD of `a` (m x n, destroyed): returns the singular values in descending order and the first

@@ -103,7 +103,6 @@ void run_job(const Context& ctx, const Job& job, const RunOptions& opt) {
       log::info("stage {}: start{}", js.spec->name, reason[i].empty() ? "" : fmt::format(" (re-run: {})", reason[i]));
       StageRun run{ctx, js.options, ws, with_results ? &results : nullptr, identity[i]};
       js.spec->run(run);
-      if (js.spec->produces_recording) ws.recording_identity = identity[i];
       provenance.record(ctx, js.spec->name, "ran", started);
       const StageRecord& rec = provenance.stages().back();
       const double wall = *std::max_element(rec.wall.begin(), rec.wall.end());

@@ -17,7 +17,6 @@ namespace popcode {
 // What stages hand to each other within one job (held in memory, per rank).
 struct Workspace {
   std::string recording_path;
-  std::string recording_identity;          // fingerprint of the input, or of the simulate options
   std::optional<Recording> recording;      // opened on first use
   std::optional<PreprocessedData> preprocessed;
 

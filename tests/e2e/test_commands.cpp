@@ -86,6 +86,33 @@ TEST(Commands, HelpAndUsageErrors) {
   EXPECT_EQ(popcode(2, "simulate --out /tmp/x.h5 --neurons ten").code, 2);
 }
 
+TEST(Commands, EveryShippedJobFileValidates) {
+  TempDir dir;
+  const std::string input = dir.file("input.h5");
+  std::ofstream(input) << "placeholder: --check validates the job, it does not read the recording";
+  int checked = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(std::string(POPCODE_SOURCE_DIR) + "/jobs")) {
+    if (entry.path().extension() != ".toml") continue;
+    const std::string text = [&] {
+      std::ifstream in(entry.path());
+      return std::string(std::istreambuf_iterator<char>(in), {});
+    }();
+    // Jobs that simulate write their recording; the others read one.
+    const std::string recording = contains(text, "\"simulate\"") ? dir.file("new.h5") : input;
+    const Outcome o = popcode(1, "run " + entry.path().string() + " --check --set job.recording=" + recording);
+    EXPECT_EQ(o.code, 0) << entry.path() << ":\n" << o.output;
+    ++checked;
+  }
+  EXPECT_GE(checked, 2);
+}
+
+TEST(Commands, InfoReportsOpenBlasAtRunTime) {
+  const Outcome o = popcode(1, "info");
+  ASSERT_EQ(o.code, 0) << o.output;
+  EXPECT_TRUE(contains(o.output, "BLAS: OpenBLAS")) << o.output;
+  EXPECT_TRUE(contains(o.output, "1 thread")) << o.output;
+}
+
 TEST(Commands, RerunsSkipCompleteStagesAndProvenanceIsComplete) {
   TempDir dir;
   const std::string job = dir.file("j.toml"), res = dir.file("j_results.h5");
