@@ -195,7 +195,6 @@ template void StageWriter::distributed<std::int64_t>(const std::string&, std::in
 void StageWriter::commit(const std::string& identity, const std::string& options) {
   h5::write_attribute(file_, group_, "identity", identity);
   h5::write_attribute(file_, group_, "options", options);
-  h5::write_attribute(file_, group_, "written_at", timestamp_utc());
   file_.flush();  // everything else reaches the disk before the flag that vouches for it
   h5::write_attribute(file_, group_, "complete", std::int64_t{1});
   file_.close();

@@ -36,7 +36,7 @@ std::vector<std::string> build_description() {
 
 Provenance::Provenance(const Context& ctx, const Job& job, std::string command_line)
     : job_text_(job.text), effective_job_(job.effective_toml()), command_line_(std::move(command_line)),
-      start_(timestamp_utc()), hosts_(ctx.hosts()) {
+      start_(ctx.broadcast(timestamp_utc())), hosts_(ctx.hosts()) {
   for (const auto& o : job.overrides) overrides_ += o + "\n";
 }
 
@@ -45,8 +45,9 @@ void Provenance::record(const Context& ctx, const std::string& stage, const std:
   StageRecord r;
   r.name = stage;
   r.status = status;
-  r.started = started;
-  r.finished = timestamp_utc();
+  // Attributes written collectively must be identical on every rank: rank 0's clock decides.
+  r.started = ctx.broadcast(started);
+  r.finished = ctx.broadcast(timestamp_utc());
   r.wall = ctx.allgather(clock.wall_seconds());
   r.compute = ctx.allgather(clock.seconds(Phase::compute));
   r.comm = ctx.allgather(clock.seconds(Phase::comm));
@@ -74,10 +75,12 @@ void Provenance::write(const Context& ctx, const std::string& results, const std
   unique.erase(std::unique(unique.begin(), unique.end()), unique.end());
   h5::write_attribute(f, g, "hosts", unique);
   h5::write_attribute(f, g, "start_time", start_);
-  h5::write_attribute(f, g, "end_time", timestamp_utc());
+  h5::write_attribute(f, g, "end_time", ctx.broadcast(timestamp_utc()));
   h5::write_attribute(f, g, "status", status);
   for (const char* var : {"SLURM_JOB_ID", "SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID", "SLURM_JOB_NODELIST"}) {
-    if (const char* v = std::getenv(var)) h5::write_attribute(f, g, var, std::string(v));
+    const char* local = std::getenv(var);
+    const std::string value = ctx.broadcast(local ? std::string(local) : std::string());  // rank 0's environment
+    if (!value.empty()) h5::write_attribute(f, g, var, value);
   }
   for (const StageRecord& r : stages_) {
     const std::string sg = g + "/stages/" + r.name;
