@@ -192,45 +192,44 @@ RecordingInfo inspect(const std::string& path) {
   return info;
 }
 
-std::string pack(const RecordingInfo& i) {
-  Packer pk;
-  pk.put(i.path);
-  pk.put(i.presentations);
-  pk.put(i.neurons);
-  pk.put(i.images);
-  pk.put(i.spont_timepoints);
-  pk.put(i.image_height);
-  pk.put(i.image_width);
-  for (bool b : {i.has_images, i.has_classes, i.has_orientation, i.has_positions, i.has_planes, i.has_gad, i.has_truth}) pk.put(b);
-  pk.put(i.stimulus_id);
-  pk.put(i.presentation_time);
-  pk.put(i.source);
-  pk.put(i.subject);
-  pk.put(i.session);
-  pk.put(i.units);
-  pk.put(i.fingerprint);
-  return pk.bytes();
+// The fields of RecordingInfo in one order, for both directions of the broadcast (Packer and Unpacker
+// both provide `io`).
+template <typename Archive, typename Info>
+void transfer(Archive& a, Info& i) {
+  a.io(i.path);
+  a.io(i.presentations);
+  a.io(i.neurons);
+  a.io(i.images);
+  a.io(i.spont_timepoints);
+  a.io(i.image_height);
+  a.io(i.image_width);
+  a.io(i.has_images);
+  a.io(i.has_classes);
+  a.io(i.has_orientation);
+  a.io(i.has_positions);
+  a.io(i.has_planes);
+  a.io(i.has_gad);
+  a.io(i.has_truth);
+  a.io(i.stimulus_id);
+  a.io(i.presentation_time);
+  a.io(i.source);
+  a.io(i.subject);
+  a.io(i.session);
+  a.io(i.units);
+  a.io(i.fingerprint);
+}
+
+std::string pack(const RecordingInfo& info) {
+  Packer p;
+  transfer(p, info);
+  return p.bytes();
 }
 
 RecordingInfo unpack(const std::string& bytes) {
   Unpacker u(bytes);
-  RecordingInfo i;
-  u.get(i.path);
-  u.get(i.presentations);
-  u.get(i.neurons);
-  u.get(i.images);
-  u.get(i.spont_timepoints);
-  u.get(i.image_height);
-  u.get(i.image_width);
-  for (bool* b : {&i.has_images, &i.has_classes, &i.has_orientation, &i.has_positions, &i.has_planes, &i.has_gad, &i.has_truth}) u.get(*b);
-  u.get(i.stimulus_id);
-  u.get(i.presentation_time);
-  u.get(i.source);
-  u.get(i.subject);
-  u.get(i.session);
-  u.get(i.units);
-  u.get(i.fingerprint);
-  return i;
+  RecordingInfo info;
+  transfer(u, info);
+  return info;
 }
 
 // Rows per collective read slab: bounds the float32 staging buffer to about 64 MiB per rank.

@@ -26,6 +26,10 @@ class Packer {
     put<std::uint64_t>(v.size());
     for (const T& x : v) put(x);
   }
+  template <typename T>
+  void io(const T& v) {
+    put(v);
+  }
   const std::string& bytes() const { return bytes_; }
 
  private:
@@ -55,6 +59,10 @@ class Unpacker {
     get(n);
     v.resize(n);
     for (T& x : v) get(x);
+  }
+  template <typename T>
+  void io(T& v) {
+    get(v);
   }
 
  private:

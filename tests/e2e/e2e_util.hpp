@@ -55,6 +55,20 @@ class TempDir {
   std::string path_;
 };
 
+// Writes NAME.toml in `dir`: simulate -> preprocess -> spectrum with the given option lines, recording
+// NAME_rec.h5 and results NAME_res.h5. Returns the job file's path.
+inline std::string simulate_job(const TempDir& dir, const std::string& name, const std::string& simulate,
+                                const std::string& spectrum) {
+  const std::string path = dir.file(name + ".toml");
+  std::FILE* f = std::fopen(path.c_str(), "w");
+  std::fprintf(f, "[job]\nname = \"%s\"\nstages = [\"simulate\", \"preprocess\", \"spectrum\"]\nrecording = \"%s\"\n"
+                  "results = \"%s\"\n[simulate]\n%s\n[spectrum]\n%s\n",
+               name.c_str(), dir.file(name + "_rec.h5").c_str(), dir.file(name + "_res.h5").c_str(), simulate.c_str(),
+               spectrum.c_str());
+  std::fclose(f);
+  return path;
+}
+
 inline h5::File open(const std::string& path) { return h5::File::open(path, h5::Access::read_only, ExitCode::internal); }
 
 inline double scalar(const std::string& file, const std::string& dataset) {

@@ -115,9 +115,7 @@ TEST(Commands, InfoReportsOpenBlasAtRunTime) {
 
 TEST(Commands, RerunsSkipCompleteStagesAndProvenanceIsComplete) {
   TempDir dir;
-  const std::string job = dir.file("j.toml"), res = dir.file("j_results.h5");
-  std::ofstream(job) << "[job]\nstages = [\"simulate\", \"preprocess\", \"spectrum\"]\nrecording = \"" << dir.file("rec.h5")
-                     << "\"\nresults = \"" << res << "\"\n[simulate]\nneurons = 400\nimages = 200\n[spectrum]\nnshuff = 2\n";
+  const std::string job = simulate_job(dir, "j", "neurons = 400\nimages = 200", "nshuff = 2"), res = dir.file("j_res.h5");
   const Outcome first = popcode(2, "run " + job);
   ASSERT_EQ(first.code, 0) << first.output;
   const double alpha = scalar(res, "/spectrum/alpha");

@@ -162,14 +162,13 @@ std::string run_until(const std::string& command, const std::string& marker, int
   return out;
 }
 
+// A job whose spectrum stage runs for several seconds, to be interrupted.
+constexpr const char* kLongSimulation = "neurons = 3000\nimages = 1500";
+constexpr const char* kLongSpectrum = "nshuff = 20";
+
 TEST(Failures, AKilledJobNeverLooksCompleteAndResumes) {
   TempDir dir;
-  const std::string job = dir.file("kill.toml"), res = dir.file("kill_results.h5");
-  std::FILE* f = std::fopen(job.c_str(), "w");
-  std::fprintf(f, "[job]\nstages = [\"simulate\", \"preprocess\", \"spectrum\"]\nrecording = \"%s\"\nresults = \"%s\"\n"
-                  "[simulate]\nneurons = 3000\nimages = 1500\n[spectrum]\nnshuff = 20\n",
-               dir.file("rec.h5").c_str(), res.c_str());
-  std::fclose(f);
+  const std::string job = simulate_job(dir, "kill", kLongSimulation, kLongSpectrum), res = dir.file("kill_res.h5");
   const std::string out = run_until(mpiexec(2) + POPCODE_BINARY + " run " + job, "stage spectrum: start", SIGKILL, dir.path());
   ASSERT_TRUE(contains(out, "stage spectrum: start")) << out;
   ASSERT_TRUE(std::filesystem::exists(res));
@@ -187,12 +186,7 @@ TEST(Failures, AKilledJobNeverLooksCompleteAndResumes) {
 
 TEST(Failures, SigtermStopsTheJobWithoutCompletingIt) {
   TempDir dir;
-  const std::string job = dir.file("term.toml"), res = dir.file("term_results.h5");
-  std::FILE* f = std::fopen(job.c_str(), "w");
-  std::fprintf(f, "[job]\nstages = [\"simulate\", \"preprocess\", \"spectrum\"]\nrecording = \"%s\"\nresults = \"%s\"\n"
-                  "[simulate]\nneurons = 3000\nimages = 1500\n[spectrum]\nnshuff = 20\n",
-               dir.file("rec.h5").c_str(), res.c_str());
-  std::fclose(f);
+  const std::string job = simulate_job(dir, "term", kLongSimulation, kLongSpectrum), res = dir.file("term_res.h5");
   const std::string out = run_until(mpiexec(2) + POPCODE_BINARY + " run " + job, "stage spectrum: start", SIGTERM, dir.path());
   EXPECT_TRUE(contains(out, "terminated by a signal")) << out;
   EXPECT_NE(status_of(res), "complete");

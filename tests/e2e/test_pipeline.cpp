@@ -5,23 +5,12 @@
 namespace popcode::e2e {
 namespace {
 
-std::string job_file(const TempDir& dir, const std::string& name, const std::string& simulate, const std::string& spectrum) {
-  const std::string path = dir.file(name + ".toml");
-  std::FILE* f = std::fopen(path.c_str(), "w");
-  std::fprintf(f, "[job]\nname = \"%s\"\nstages = [\"simulate\", \"preprocess\", \"spectrum\"]\nrecording = \"%s\"\n"
-                  "results = \"%s\"\n[simulate]\n%s\n[spectrum]\n%s\n",
-               name.c_str(), dir.file(name + "_rec.h5").c_str(), dir.file(name + "_res.h5").c_str(), simulate.c_str(),
-               spectrum.c_str());
-  std::fclose(f);
-  return path;
-}
-
 TEST(Pipeline, ResultsAgreeAtOneTwoAndThreeRanks) {
   TempDir dir;
   const std::string sim = "neurons = 700\nimages = 300\nspont_timepoints = 400\nseed = 4";
   for (int ranks : {1, 2, 3}) {
     const std::string name = "r" + std::to_string(ranks);
-    const Outcome o = popcode(ranks, "run " + job_file(dir, name, sim, "nshuff = 3"));
+    const Outcome o = popcode(ranks, "run " + simulate_job(dir, name, sim, "nshuff = 3"));
     ASSERT_EQ(o.code, 0) << o.output;
   }
   // The simulator is bitwise identical at any rank count.
@@ -44,7 +33,7 @@ TEST(Pipeline, RecoversThePlantedExponent) {
     const std::string name = "a" + std::to_string(static_cast<int>(alpha * 10));
     const std::string sim = "neurons = 3000\nimages = 1200\nnoise = 0.4\nrf_fraction = 0.0\ntruth_spectrum = false\nalpha = " +
                             std::to_string(alpha);
-    const Outcome o = popcode(2, "run " + job_file(dir, name, sim, "nshuff = 2"));
+    const Outcome o = popcode(2, "run " + simulate_job(dir, name, sim, "nshuff = 2"));
     ASSERT_EQ(o.code, 0) << o.output;
     const std::string res = dir.file(name + "_res.h5");
     const double planted = scalar(res, "/truth/alpha"), recovered = scalar(res, "/spectrum/alpha");
@@ -57,7 +46,7 @@ TEST(Pipeline, RecoversThePlantedExponent) {
 TEST(Pipeline, RecoversTheRealisedExponentWithReceptiveFields) {
   TempDir dir;
   const std::string sim = "neurons = 3000\nimages = 1200\nnoise = 0.4\nrf_fraction = 0.3";
-  const Outcome o = popcode(2, "run " + job_file(dir, "rf", sim, "nshuff = 2"));
+  const Outcome o = popcode(2, "run " + simulate_job(dir, "rf", sim, "nshuff = 2"));
   ASSERT_EQ(o.code, 0) << o.output;
   const std::string res = dir.file("rf_res.h5");
   EXPECT_NEAR(scalar(res, "/spectrum/alpha"), scalar(res, "/truth/alpha_signal"), 0.05);
