@@ -35,6 +35,18 @@ class Matrix {
   std::span<double> values() { return data_; }
   std::span<const double> values() const { return data_; }
 
+  // Keeps only the listed rows and columns (each ascending), in place: no second copy of the matrix (the
+  // storage keeps its capacity; releasing it would copy).
+  void keep(const std::vector<std::int64_t>& rows, const std::vector<std::int64_t>& cols) {
+    const auto r = static_cast<std::int64_t>(rows.size());
+    std::size_t dst = 0;
+    for (std::int64_t j : cols)  // destinations never overtake sources: both orders ascend
+      for (std::int64_t i : rows) data_[dst++] = data_[static_cast<std::size_t>(i + j * rows_)];
+    rows_ = r;
+    cols_ = static_cast<std::int64_t>(cols.size());
+    data_.resize(dst);
+  }
+
  private:
   std::int64_t rows_ = 0;
   std::int64_t cols_ = 0;

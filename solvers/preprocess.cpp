@@ -37,14 +37,6 @@ RepeatSplit split_repeats(const std::vector<std::int32_t>& ids, const std::vecto
 
 namespace {
 
-// Keeps the rows listed in `rows` of a (n x cols) block.
-Matrix select_rows(const Matrix& m, const std::vector<std::int64_t>& rows) {
-  Matrix out(static_cast<std::int64_t>(rows.size()), m.cols());
-  for (std::int64_t j = 0; j < m.cols(); ++j)
-    for (std::size_t r = 0; r < rows.size(); ++r) out(static_cast<std::int64_t>(r), j) = m(rows[r], j);
-  return out;
-}
-
 // Per-row mean and population standard deviation (+ 1e-6) of a block over its columns.
 void row_moments(const Matrix& m, std::vector<double>& mu, std::vector<double>& sd) {
   const std::int64_t n = m.rows(), t = m.cols();
@@ -137,13 +129,10 @@ PreprocessedData preprocess(const Context& ctx, const Recording& recording, cons
     throw InputError(fmt::format("{}: no stimulus presentations left after dropping gray screens", info.path), true);
   }
   ValueCounts resp_counts;
-  Matrix resp_all = recording.read_responses(ctx, mine, &resp_counts);
+  Matrix resp = recording.read_responses(ctx, mine, &resp_counts);
   check_values(ctx, resp_counts, info.path, "/responses", opt.nan_policy);
   st.nan_responses = resp_counts.nan;
-  Matrix resp(kept_local, static_cast<std::int64_t>(kept_presentations.size()));
-  for (std::size_t j = 0; j < kept_presentations.size(); ++j)
-    for (std::int64_t r = 0; r < kept_local; ++r) resp(r, static_cast<std::int64_t>(j)) = resp_all(keep_rows[r], kept_presentations[j]);
-  resp_all = Matrix();
+  resp.keep(keep_rows, kept_presentations);
   zero_nans(resp);
 
   // Steps 3-4 need the spontaneous block.
@@ -152,7 +141,10 @@ PreprocessedData preprocess(const Context& ctx, const Recording& recording, cons
   Matrix spont;
   if (want_spont && have_spont) {
     ValueCounts spont_counts;
-    spont = select_rows(recording.read_spontaneous(ctx, mine, &spont_counts), keep_rows);
+    spont = recording.read_spontaneous(ctx, mine, &spont_counts);
+    std::vector<std::int64_t> all_timepoints(static_cast<std::size_t>(spont.cols()));
+    std::iota(all_timepoints.begin(), all_timepoints.end(), 0);
+    spont.keep(keep_rows, all_timepoints);
     check_values(ctx, spont_counts, info.path, "/spontaneous", opt.nan_policy);
     st.nan_spont = spont_counts.nan;
     zero_nans(spont);

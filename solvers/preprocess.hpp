@@ -21,7 +21,7 @@
 // Distribution: everything is local to a rank's neuron block except the spontaneous SVD (distributed, see
 // solvers/distributed_svd.hpp) and the projection (resp V)^T, a k x P sum over ranks. Memory per rank:
 // the response block (n_local x P) and spontaneous block (n_local x T) in float64, plus the result
-// (n_local x 2S); the block of dropped GAD+ neurons is released before the SVD.
+// (n_local x 2S); dropped neurons and presentations are compacted away in place.
 #include <cstdint>
 #include <string>
 #include <vector>

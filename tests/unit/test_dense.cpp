@@ -30,6 +30,20 @@ Matrix with_eigenvalues(const std::vector<double>& d, Matrix* q_out) {
   return a;
 }
 
+TEST(Matrix, KeepsRowsAndColumnsInPlace) {
+  Matrix m(4, 5);
+  for (int j = 0; j < 5; ++j)
+    for (int i = 0; i < 4; ++i) m(i, j) = 10 * i + j;
+  m.keep({0, 2, 3}, {1, 4});
+  ASSERT_EQ(m.rows(), 3);
+  ASSERT_EQ(m.cols(), 2);
+  const double expected[3][2] = {{1, 4}, {21, 24}, {31, 34}};
+  for (int i = 0; i < 3; ++i)
+    for (int j = 0; j < 2; ++j) EXPECT_EQ(m(i, j), expected[i][j]);
+  m.keep({}, {0});
+  EXPECT_EQ(m.size(), 0);
+}
+
 TEST(Dense, GemmAndGramAgreeWithLoops) {
   const Matrix a = random_matrix(5, 4, 1), b = random_matrix(5, 3, 2);
   Matrix c(4, 3);
