@@ -232,9 +232,10 @@ RecordingInfo unpack(const std::string& bytes) {
   return info;
 }
 
-// Rows per collective read slab: bounds the float32 staging buffer to about 64 MiB per rank.
+// Rows per collective read slab: bounds the float32 staging buffer to 256 MiB per rank, so a block of up to
+// 256 MiB (e.g. 10,000 neurons x 6,700 presentations) is one collective hyperslab read.
 std::int64_t slab_rows(std::int64_t columns) {
-  constexpr std::int64_t kBudget = 64ll << 20;
+  constexpr std::int64_t kBudget = 256ll << 20;
   return std::max<std::int64_t>(1, kBudget / (4 * std::max<std::int64_t>(columns, 1)));
 }
 

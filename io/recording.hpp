@@ -4,8 +4,8 @@
 // Opening is collective: rank 0 inspects the file (shapes, dtypes, id ranges, attributes) and broadcasts
 // a RecordingInfo; every problem found is reported in one error naming the file, the dataset, what was
 // expected and what was found (exit code 3). Bulk data are read collectively by neuron block: rank r
-// reads all rows of its own neuron columns with one hyperslab per slab of rows, so no rank ever holds
-// more than its block.
+// reads all rows of its own neuron columns with one collective hyperslab read (slabs of 256 MiB for
+// larger blocks), so no rank ever holds more than its block.
 #include <cstdint>
 #include <string>
 #include <vector>
