@@ -14,10 +14,13 @@
 namespace popcode {
 namespace {
 
-// Rank 0 reads the table of complete stages: name -> identity.
-std::map<std::string, std::string> read_complete_stages(const std::string& path) {
+// Rank 0 reads the table of complete stages: name -> identity. Sets `foreign` when the file is readable
+// HDF5 but was not written by popcode as a results file (no popcode_status attribute).
+std::map<std::string, std::string> read_complete_stages(const std::string& path, bool* foreign) {
   std::map<std::string, std::string> out;
   h5::File f = h5::File::open(path, h5::Access::read_only, ExitCode::usage);
+  *foreign = !h5::has_attribute(f, "/", "popcode_status");
+  if (*foreign) return out;
   for (const std::string& name : h5::list(f, "/")) {
     const std::string g = "/" + name;
     if (H5Oexists_by_name(f.id(), g.c_str(), H5P_DEFAULT) <= 0) continue;
@@ -45,7 +48,12 @@ ResultsFile ResultsFile::open(const Context& ctx, const std::string& path, bool 
       } else {
         try {
           Packer pk;
-          const auto stages = read_complete_stages(path);
+          bool foreign = false;
+          const auto stages = read_complete_stages(path, &foreign);
+          if (foreign) {
+            problem = fmt::format("{} exists and is not a popcode results file (no popcode_status attribute); "
+                                  "choose another results file, or --force to replace it", path);
+          }
           std::vector<std::string> flat;
           for (const auto& [k, v] : stages) {
             flat.push_back(k);

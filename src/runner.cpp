@@ -47,7 +47,8 @@ void run_job(const Context& ctx, const Job& job, const RunOptions& opt) {
   // Identities, in order: each stage's digest covers its options, the identities of the stages it needs,
   // and the recording it reads (the simulate stage's identity stands for the recording it writes).
   std::vector<std::string> identity(n);
-  std::string recording_identity = file_fingerprint(ctx, job.recording);
+  const std::string input_fingerprint = file_fingerprint(ctx, job.recording);  // empty when absent
+  std::string recording_identity = input_fingerprint;
   for (std::size_t i = 0; i < n; ++i) {
     const StageSpec& spec = *job.stages[i].spec;
     std::string text = spec.name + "\n" + job.stages[i].options.canonical();
@@ -71,7 +72,7 @@ void run_job(const Context& ctx, const Job& job, const RunOptions& opt) {
   // Which stages run: not complete with this identity, or needed in memory by a later stage that runs.
   std::vector<bool> runs(n, true);
   std::vector<std::string> reason(n);
-  const bool recording_present = !file_fingerprint(ctx, job.recording).empty();
+  const bool recording_present = !input_fingerprint.empty();
   for (std::size_t k = n; k-- > 0;) {
     const StageSpec& spec = *job.stages[k].spec;
     const bool complete = with_results && results.complete_identity(spec.name) == identity[k];

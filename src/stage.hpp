@@ -18,6 +18,7 @@ namespace popcode {
 struct Workspace {
   std::string recording_path;
   std::optional<Recording> recording;      // opened on first use
+  bool truth_copied = false;               // /truth of this recording is already in the results file
   std::optional<PreprocessedData> preprocessed;
 
   // Collective. Opens the recording if not yet open.

@@ -19,10 +19,11 @@ OptionSpec real(const std::string& key, double def, const std::string& help, dou
 }  // namespace
 
 void copy_truth(StageRun& run) {
-  if (run.results == nullptr) return;
+  if (run.results == nullptr || run.workspace.truth_copied) return;
   const Recording& rec = run.workspace.open_recording(run.ctx);
   if (!rec.info().has_truth) return;
   run.results->copy_group(run.ctx, rec.info().path, "/truth");
+  run.workspace.truth_copied = true;
 }
 
 StageSpec simulate_stage() {
@@ -79,6 +80,7 @@ StageSpec simulate_stage() {
     so.truth_spectrum = o.flag("truth_spectrum");
     const sim::SimulateSummary summary = sim::simulate(run.ctx, so, run.workspace.recording_path);
     run.workspace.recording.reset();
+    run.workspace.truth_copied = false;
     if (run.results == nullptr) return;
     copy_truth(run);
     StageWriter w = run.results->begin_stage(run.ctx, "simulate");

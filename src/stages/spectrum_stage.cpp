@@ -69,14 +69,20 @@ StageSpec spectrum_stage() {
     co.solver = parse_eigen_solver(o.text("solver"));
     co.tol = o.real("tol");
     const CvpcaResult r = cross_validated_spectrum(run.ctx, p.repeats, co);
-    std::pair<std::int64_t, std::int64_t> range;
-    if (o.text("fit_range") == "auto") {
-      range = default_fit_range(std::min(r.stimuli, r.neurons));
-      range.second = std::min(range.second, r.components);
-    } else {
-      range = parse_range(o.text("fit_range"));
+    // The fit works on replicated data, identically on every rank: its errors are every rank's errors.
+    PowerLawFit fit;
+    try {
+      std::pair<std::int64_t, std::int64_t> range;
+      if (o.text("fit_range") == "auto") {
+        range = default_fit_range(std::min(r.stimuli, r.neurons));
+        range.second = std::min(range.second, r.components);
+      } else {
+        range = parse_range(o.text("fit_range"));
+      }
+      fit = fit_power_law(r.signal, range.first, range.second);
+    } catch (const Error& e) {
+      throw_error(e.code(), e.what(), /*collective=*/true);
     }
-    const PowerLawFit fit = fit_power_law(r.signal, range.first, range.second);
     const NeuronStats ns = neuron_reliability(p.repeats);
     std::int64_t finite = 0;
     const double mean_fraction = nan_mean(ns.signal_fraction, run.ctx, &finite);

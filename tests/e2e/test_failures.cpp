@@ -96,8 +96,30 @@ TEST(Failures, ZeroNeuronsAndMoreRanksThanNeurons) {
   ASSERT_EQ(o.code, 0) << o.output;
   EXPECT_TRUE(contains(o.output, "2 neurons on 3 ranks"));
   EXPECT_EQ(status_of(res), "complete");
-  h5::File f = open(res);
-  EXPECT_EQ(h5::read_all<double>(f, "/spectrum/signal_variance").size(), 2u);
+  {
+    h5::File f = open(res);
+    EXPECT_EQ(h5::read_all<double>(f, "/spectrum/signal_variance").size(), 2u);
+  }
+  // Two components cannot take the default fit range: every rank agrees, so the job ends cleanly with
+  // code 3 (no MPI_Abort) and the results file says why.
+  const std::string res2 = dir.file("tiny_res2.h5");
+  const Outcome too_few = popcode(3, "spectrum --in " + tiny + " --out " + res2 + " --set preprocess.spont_pcs=1");
+  EXPECT_EQ(too_few.code, 3) << too_few.output;
+  EXPECT_TRUE(contains(too_few.output, "needs K >= 14 components")) << too_few.output;
+  EXPECT_FALSE(contains(too_few.output, "MPI_ABORT")) << too_few.output;
+  EXPECT_TRUE(contains(status_of(res2), "failed: ")) << status_of(res2);
+}
+
+TEST(Failures, RefusesToWriteResultsIntoAFileItDidNotCreate) {
+  TempDir dir;
+  const std::string rec = small_recording(dir), other = small_recording(dir, "other.h5");
+  const auto before = std::filesystem::file_size(other);
+  const Outcome o = popcode(2, "spectrum --in " + rec + " --out " + other);
+  EXPECT_EQ(o.code, 2) << o.output;
+  EXPECT_TRUE(contains(o.output, "is not a popcode results file")) << o.output;
+  EXPECT_EQ(std::filesystem::file_size(other), before);
+  h5::File f = open(other);
+  EXPECT_FALSE(h5::exists(f, "/preprocess"));
 }
 
 TEST(Failures, MissingInputIsAUsageError) {
