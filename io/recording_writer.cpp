@@ -36,6 +36,7 @@ RecordingWriter::RecordingWriter(const Context& ctx, std::string path, Recording
     h5::create_dataset<double>(file_, "/neurons/position", {L.neurons, 3});
     h5::create_dataset<std::int32_t>(file_, "/neurons/plane", {L.neurons});
   }
+  if (L.gad) h5::create_dataset<std::uint8_t>(file_, "/neurons/gad_positive", {L.neurons});
 }
 
 RecordingWriter::~RecordingWriter() {

@@ -25,6 +25,7 @@ struct RecordingLayout {
   std::int64_t spont_timepoints = 0;        // 0: no /spontaneous
   std::int64_t image_height = 0, image_width = 0;  // both > 0: /images is stored
   bool positions = false;                   // /neurons/position and /neurons/plane
+  bool gad = false;                         // /neurons/gad_positive
   std::string source, subject, session, units;
 };
 

@@ -95,6 +95,27 @@ int run_cli(const Context& ctx, int argc, char** argv) {
   summarize->add_option("--out", summary_out, "CSV file (default: standard output)");
   CLI::App* info = app.add_subcommand("info", "print versions and build configuration");
 
+  // Importers: the same source options for import and inspect.
+  ImportOptions import_options;
+  std::string import_source, import_out;
+  bool inspect_json = false;
+  CLI::App* import = app.add_subcommand("import", "convert a MAT, .npy/.npz, Sensorium folder or NWB file into a popcode recording");
+  CLI::App* inspect = app.add_subcommand("inspect", "show what a file holds and what popcode would import from it");
+  for (CLI::App* sub : {import, inspect}) {
+    sub->add_option("source", import_source, "file or folder to read")->required();
+    sub->add_option("--format", import_options.format, "auto, mat, npy, npz, sensorium or nwb (default: auto)");
+    sub->add_option("--images", import_options.images, "MAT: images file (images_natimg2800_all.mat)");
+    sub->add_option("--classes", import_options.classes, "MAT: class file (stimuli_class_assignment*.mat)");
+    sub->add_option("--responses", import_options.responses, "variable/member/field holding the responses");
+    sub->add_option("--stimulus", import_options.stimulus, "variable/member/column holding each presentation's stimulus");
+    sub->add_option("--neurons-axis", import_options.neurons_axis, "NumPy: 0 (neurons x presentations), 1, or auto");
+    sub->add_option("--gray", import_options.gray, "MAT istim: max (largest id is the gray screen) or none");
+    sub->add_option("--nwb-series", import_options.nwb_series, "NWB: HDF5 path of the RoiResponseSeries");
+    sub->add_option("--nwb-table", import_options.nwb_table, "NWB: HDF5 path of the presentation table");
+  }
+  import->add_option("--out", import_out, "recording file to write (must not exist)")->required();
+  inspect->add_flag("--json", inspect_json, "print JSON instead of text");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -112,6 +133,8 @@ int run_cli(const Context& ctx, int argc, char** argv) {
   }
   if (pl->parsed()) return powerlaw_command(ctx, spectrum_spec, range);
   if (summarize->parsed()) return summarize_command(ctx, summary_files, summary_out);
+  if (import->parsed()) return import_command(ctx, import_source, import_out, import_options);
+  if (inspect->parsed()) return inspect_command(ctx, import_source, import_options, inspect_json);
 
   Job job;
   bool job_force = false;

@@ -3,6 +3,7 @@
 #include <string>
 #include <vector>
 
+#include "io/importers/import.hpp"
 #include "src/context.hpp"
 
 namespace popcode {
@@ -16,5 +17,9 @@ int powerlaw_command(const Context& ctx, const std::string& spectrum, const std:
 
 // `popcode summarize` (src/summarize_command.cpp): a CSV row per results file.
 int summarize_command(const Context& ctx, const std::vector<std::string>& files, const std::string& out);
+
+// `popcode import` / `popcode inspect` (src/import_command.cpp).
+int import_command(const Context& ctx, const std::string& source, const std::string& out, const ImportOptions& options);
+int inspect_command(const Context& ctx, const std::string& source, const ImportOptions& options, bool json);
 
 }  // namespace popcode
