@@ -49,5 +49,6 @@ void write_root_warning(const std::string& line) {
   if (is_root()) emit("warning: ", line, false);
 }
 void write_error(const std::string& line) { emit("error: ", line, true); }
+void write_collective_error(const std::string& line) { emit("error: ", line, false); }
 
 }  // namespace popcode::log

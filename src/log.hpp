@@ -21,6 +21,8 @@ void write_debug(const std::string& line);
 void write_warning(const std::string& line);       // any rank; prefixed with the rank when size > 1
 void write_root_warning(const std::string& line);  // rank 0 only: for facts every rank knows
 void write_error(const std::string& line);
+// An error every rank raised together, printed once by rank 0; Context::agree already names the failing rank.
+void write_collective_error(const std::string& line);
 
 template <typename... Args>
 void info(fmt::format_string<Args...> f, Args&&... args) {

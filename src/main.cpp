@@ -28,7 +28,7 @@ void on_termination(int sig) {
 
 int fail(const popcode::Context& ctx, const char* what, popcode::ExitCode code, bool collective) {
   if (collective || ctx.size() == 1) {
-    if (ctx.root()) popcode::log::write_error(what);
+    if (ctx.root()) popcode::log::write_collective_error(what);
     return static_cast<int>(code);
   }
   popcode::log::write_error(what);

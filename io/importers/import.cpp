@@ -2,6 +2,7 @@
 #include "io/importers/import.hpp"
 
 #include <fcntl.h>
+#include <zlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -122,6 +123,10 @@ void transfer_bulk(Archive& a, B& b) {
   a.io(b.window_begin);
   a.io(b.window_end);
   a.io(b.variable);
+  a.io(b.check_crc);
+  a.io(b.crc);
+  a.io(b.crc_begin);
+  a.io(b.crc_length);
 }
 
 // Everything of SourceInfo that the ranks need to read and write (the inspect-only parts stay on rank 0).
@@ -315,6 +320,38 @@ std::vector<float> scatter_from_root(const Context& ctx, Importer& importer, con
   return out;
 }
 
+// Collective: CRC-32 of bytes [crc_begin, crc_begin + crc_length) of the file, each rank hashing one slice
+// and rank 0 combining them in order; InputError on every rank when it differs from the zip's record.
+void verify_crc(const Context& ctx, const BulkInfo& b) {
+  const Range mine = BlockLayout(static_cast<std::int64_t>(b.crc_length), ctx.size()).range(ctx.rank());
+  uLong crc = crc32(0L, Z_NULL, 0);
+  std::string error;
+  try {
+    Fd fd(b.file);
+    std::vector<unsigned char> buf(std::min<std::int64_t>(mine.size(), 16 << 20));
+    for (std::int64_t at = mine.begin; at < mine.end;) {
+      const std::size_t n = static_cast<std::size_t>(std::min<std::int64_t>(mine.end - at, static_cast<std::int64_t>(buf.size())));
+      fd.read_at(buf.data(), n, b.crc_begin + static_cast<std::uint64_t>(at));
+      crc = crc32(crc, buf.data(), static_cast<uInt>(n));
+      at += static_cast<std::int64_t>(n);
+    }
+  } catch (const Error& e) {
+    error = e.what();
+  }
+  ctx.agree(!error.empty(), error, ExitCode::bad_input);
+  std::vector<unsigned long> all(static_cast<std::size_t>(ctx.size()));
+  unsigned long mine_crc = crc;
+  mpi_check(MPI_Gather(&mine_crc, 1, MPI_UNSIGNED_LONG, all.data(), 1, MPI_UNSIGNED_LONG, 0, ctx.comm()), "MPI_Gather");
+  bool bad = false;
+  if (ctx.root()) {
+    const BlockLayout slices(static_cast<std::int64_t>(b.crc_length), ctx.size());
+    uLong total = all[0];
+    for (int r = 1; r < ctx.size(); ++r) total = crc32_combine(total, all[static_cast<std::size_t>(r)], static_cast<z_off_t>(slices.count(r)));
+    bad = static_cast<std::uint32_t>(total) != b.crc;
+  }
+  ctx.agree(bad, fmt::format("{}: member '{}': CRC mismatch (the archive is corrupt)", b.file, b.variable), ExitCode::bad_input);
+}
+
 }  // namespace
 
 SourceInfo describe_source(const Context& ctx, Importer& importer, const std::string& path) {
@@ -453,6 +490,7 @@ ImportSummary import_recording(const Context& ctx, const std::string& path, cons
   summary.neurons = info.layout.neurons;
   summary.images = info.layout.images;
   summary.spont = info.layout.spont_timepoints;
+  if (info.responses.check_crc) verify_crc(ctx, info.responses);
   {
     RecordingWriter writer(ctx, out, info.layout);
     for_each_block(ctx, *importer, info, info.responses, "import responses", [&](Range part, const std::vector<float>& b) {

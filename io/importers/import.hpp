@@ -60,6 +60,11 @@ struct BulkInfo {
   std::vector<std::string> row_names;  // row_files: file name of each row
   std::vector<std::int64_t> window_begin, window_end;  // hdf5_binned: sample index range of each presentation
   std::string variable;        // name shown in messages and by inspect
+  // raw_file inside a zip (stored .npz member): the member's bytes and CRC-32, checked by all ranks together
+  // before the import, because offset reads bypass libzip's own check.
+  std::int32_t check_crc = 0;
+  std::uint32_t crc = 0;
+  std::uint64_t crc_begin = 0, crc_length = 0;
 };
 
 // One variable of the source, as `popcode inspect` reports it.

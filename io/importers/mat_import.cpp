@@ -74,10 +74,14 @@ class MatFile {
   std::vector<Var> infos() const {
     std::vector<Var> out;
     Mat_Rewind(mat_);
+    g_matio_message.clear();
     for (int guard = 0; guard < 100000; ++guard) {
       matvar_t* v = Mat_VarReadNextInfo(mat_);
       if (v == nullptr) break;
       out.emplace_back(v);
+    }
+    if (!g_matio_message.empty()) {
+      throw InputError(fmt::format("{}: unreadable after {} variable(s): truncated or corrupt{}", path_, out.size(), matio_reason()));
     }
     return out;
   }
@@ -85,7 +89,7 @@ class MatFile {
   Var read(const std::string& name) const {
     g_matio_message.clear();
     Var v(Mat_VarRead(mat_, name.c_str()));
-    if (v == nullptr && !g_matio_message.empty()) {
+    if (!g_matio_message.empty()) {
       throw InputError(fmt::format("{}: variable '{}' could not be read{}", path_, name, matio_reason()));
     }
     return v;

@@ -14,6 +14,7 @@
 // deflated .npz members and pickled dicts are decoded by rank 0 (the whole array as float64, then a float32
 // copy) and scattered.
 #include <fmt/format.h>
+#include <zip.h>
 
 #include <algorithm>
 #include <cmath>
@@ -35,7 +36,7 @@ class NumpyImporter final : public Importer {
 
   SourceInfo describe() override {
     SourceInfo info;
-    const std::string kind = detect_format(path_);
+    const std::string kind = options_.format == "npy" || options_.format == "npz" ? options_.format : detect_format(path_);
     if (kind == "npz") {
       describe_npz(info);
     } else if (kind == "npy") {
@@ -253,6 +254,10 @@ class NumpyImporter final : public Importer {
       b.dtype = r->header.dtype;
       b.offset = r->data_file_offset;
       b.fortran_order = r->header.fortran_order ? 1 : 0;
+      b.check_crc = 1;
+      b.crc = member_crc(resp + ".npy");
+      b.crc_begin = r->data_file_offset - r->header.data_offset;
+      b.crc_length = r->uncompressed_size;
     } else {
       b.kind = BulkInfo::root_scatter;
       info.notes.push_back(fmt::format("member '{}' is deflated: rank 0 decompresses it and scatters neuron blocks", resp));
@@ -269,6 +274,19 @@ class NumpyImporter final : public Importer {
     } else {
       finish_stimuli(info, stim, nullptr);
     }
+  }
+
+  // The CRC-32 the zip directory records for a member.
+  std::uint32_t member_crc(const std::string& member) const {
+    int err = 0;
+    zip_t* z = zip_open(path_.c_str(), ZIP_RDONLY, &err);
+    if (z == nullptr) throw InputError(fmt::format("{}: not a readable zip archive (libzip error {})", path_, err));
+    zip_stat_t st;
+    zip_stat_init(&st);
+    const int rc = zip_stat(z, member.c_str(), 0, &st);
+    zip_discard(z);
+    if (rc != 0 || !(st.valid & ZIP_STAT_CRC)) throw InputError(fmt::format("{}: member '{}' has no CRC record", path_, member));
+    return st.crc;
   }
 
   std::string path_;
