@@ -40,7 +40,8 @@ class HeaderScanner {
   HeaderScanner(std::string_view text, const std::string& name) : text_(text), name_(name) {}
 
   void skip_space() {
-    while (pos_ < text_.size() && (text_[pos_] == ' ' || text_[pos_] == '\t' || text_[pos_] == '\n' || text_[pos_] == '\r')) {
+    while (pos_ < text_.size() &&
+           (text_[pos_] == ' ' || text_[pos_] == '\t' || text_[pos_] == '\n' || text_[pos_] == '\r')) {
       ++pos_;
     }
   }
@@ -58,13 +59,17 @@ class HeaderScanner {
     return true;
   }
   void expect(char c, std::string_view where) {
-    if (!eat(c)) bad(name_, fmt::format("header: expected '{}' {} but found '{}' (header: {})", c, where, text_[pos_], shown()));
+    if (!eat(c)) {
+      bad(name_, fmt::format("header: expected '{}' {} but found '{}' (header: {})", c, where, text_[pos_], shown()));
+    }
   }
   std::string string_literal(std::string_view what) {
     const char q = peek();
     if (q != '\'' && q != '"') bad(name_, fmt::format("header: {} is not a quoted string (header: {})", what, shown()));
     const auto end = text_.find(q, pos_ + 1);
-    if (end == std::string_view::npos) bad(name_, fmt::format("header: unterminated string in {} (header: {})", what, shown()));
+    if (end == std::string_view::npos) {
+      bad(name_, fmt::format("header: unterminated string in {} (header: {})", what, shown()));
+    }
     std::string s(text_.substr(pos_ + 1, end - pos_ - 1));
     pos_ = end + 1;
     return s;
@@ -76,7 +81,9 @@ class HeaderScanner {
     return std::string(text_.substr(start, pos_ - start));
   }
   std::int64_t integer(const std::string& shape_so_far) {
-    if (eat('-')) bad(name_, fmt::format("header: negative dimension -{} in the shape (after {})", word(), shape_so_far));
+    if (eat('-')) {
+      bad(name_, fmt::format("header: negative dimension -{} in the shape (after {})", word(), shape_so_far));
+    }
     const std::string digits = word();
     std::string_view d = digits;
     if (!d.empty() && (d.back() == 'L' || d.back() == 'l')) d.remove_suffix(1);  // Python 2 long literal, e.g. 3L
@@ -120,8 +127,10 @@ void parse_header_dict(std::string_view text, NpyHeader& h, const std::string& n
       have_descr = true;
       const char c = s.peek();
       if (c == '[' || c == '(' || c == '{') {
-        bad(name, fmt::format("structured dtype (a record with named fields) is not supported; popcode reads plain numeric "
-                              "and string arrays (header: {})", s.shown()));
+        bad(name,
+            fmt::format("structured dtype (a record with named fields) is not supported; popcode reads plain numeric "
+                        "and string arrays (header: {})",
+                        s.shown()));
       }
       parse_npy_descr(s.string_literal("'descr'"), h, name);
     } else if (key == "fortran_order") {
@@ -129,9 +138,13 @@ void parse_header_dict(std::string_view text, NpyHeader& h, const std::string& n
       have_order = true;
       const bool quoted = s.peek() == '\'' || s.peek() == '"';  // a string, even 'True', is not a bool
       const std::string v = quoted ? s.string_literal("'fortran_order'") : s.word();
-      if (!quoted && v == "True") h.fortran_order = true;
-      else if (!quoted && v == "False") h.fortran_order = false;
-      else bad(name, fmt::format("header: fortran_order is '{}' (expected True or False)", v.empty() ? s.shown() : v));
+      if (!quoted && v == "True") {
+        h.fortran_order = true;
+      } else if (!quoted && v == "False") {
+        h.fortran_order = false;
+      } else {
+        bad(name, fmt::format("header: fortran_order is '{}' (expected True or False)", v.empty() ? s.shown() : v));
+      }
     } else if (key == "shape") {
       if (have_shape) bad(name, "header has two 'shape' entries");
       have_shape = true;
@@ -145,7 +158,8 @@ void parse_header_dict(std::string_view text, NpyHeader& h, const std::string& n
         }
       }
     } else {
-      bad(name, fmt::format("header: unexpected key '{}' (numpy writes only 'descr', 'fortran_order' and 'shape')", key));
+      bad(name,
+          fmt::format("header: unexpected key '{}' (numpy writes only 'descr', 'fortran_order' and 'shape')", key));
     }
     if (!s.eat(',')) {
       s.expect('}', "to close the header dict");
@@ -154,17 +168,24 @@ void parse_header_dict(std::string_view text, NpyHeader& h, const std::string& n
   }
   if (!s.at_end()) bad(name, fmt::format("header: text after the closing '}}' (header: {})", s.shown()));
   if (!have_descr || !have_order || !have_shape) {
-    bad(name, fmt::format("header lacks '{}' (header: {})", !have_descr ? "descr" : !have_order ? "fortran_order" : "shape",
+    bad(name, fmt::format("header lacks '{}' (header: {})",
+                          !have_descr   ? "descr"
+                          : !have_order ? "fortran_order"
+                                        : "shape",
                           s.shown()));
   }
 }
 
 template <typename U>
 U byteswap(U v) {
-  if constexpr (sizeof(U) == 1) return v;
-  else if constexpr (sizeof(U) == 2) return static_cast<U>(__builtin_bswap16(v));
-  else if constexpr (sizeof(U) == 4) return __builtin_bswap32(v);
-  else return __builtin_bswap64(v);
+  if constexpr (sizeof(U) == 1)
+    return v;
+  else if constexpr (sizeof(U) == 2)
+    return static_cast<U>(__builtin_bswap16(v));
+  else if constexpr (sizeof(U) == 4)
+    return __builtin_bswap32(v);
+  else
+    return __builtin_bswap64(v);
 }
 
 // Converts n elements stored as T (U: unsigned integer of the same size, used for swapping).
@@ -252,8 +273,9 @@ void decode_strings(const NpyHeader& h, const unsigned char* raw, std::size_t n,
     std::size_t chars = size / 4;
     auto unit = [&](std::size_t k) {
       const unsigned char* q = p + 4 * k;
-      return h.big_endian ? (std::uint32_t{q[0]} << 24) | (std::uint32_t{q[1]} << 16) | (std::uint32_t{q[2]} << 8) | q[3]
-                          : (std::uint32_t{q[3]} << 24) | (std::uint32_t{q[2]} << 16) | (std::uint32_t{q[1]} << 8) | q[0];
+      return h.big_endian
+                 ? (std::uint32_t{q[0]} << 24) | (std::uint32_t{q[1]} << 16) | (std::uint32_t{q[2]} << 8) | q[3]
+                 : (std::uint32_t{q[3]} << 24) | (std::uint32_t{q[2]} << 16) | (std::uint32_t{q[1]} << 8) | q[0];
     };
     while (chars > 0 && unit(chars - 1) == 0) --chars;
     for (std::size_t k = 0; k < chars; ++k) {
@@ -309,8 +331,8 @@ void read_exact(std::ifstream& in, unsigned char* dst, std::size_t n, std::uint6
   in.seekg(static_cast<std::streamoff>(offset));
   in.read(reinterpret_cast<char*>(dst), static_cast<std::streamsize>(n));
   if (static_cast<std::size_t>(in.gcount()) != n) {
-    throw InputError(fmt::format("{}: read of {} bytes at offset {} came up short (file changed while reading?)", path,
-                                 n, offset));
+    throw InputError(
+        fmt::format("{}: read of {} bytes at offset {} came up short (file changed while reading?)", path, n, offset));
   }
 }
 
@@ -323,7 +345,8 @@ void check_data_present(const NpyHeader& h, std::uint64_t available, const std::
 [[noreturn]] void object_not_array(const NpyHeader& h, const std::string& name) {
   if (!h.shape.empty()) {
     bad(name, fmt::format("object array of shape {} (dtype {}): popcode reads an object array only as np.save "
-                          "writes a dict (shape ())", npy_shape_string(h.shape), h.dtype));
+                          "writes a dict (shape ())",
+                          npy_shape_string(h.shape), h.dtype));
   }
   bad(name, fmt::format("dtype {} holds pickled Python objects (np.save of a dict), not an array", h.dtype));
 }
@@ -357,7 +380,8 @@ void parse_npy_descr(const std::string& descr, NpyHeader& h, const std::string& 
   const std::string_view digits = rest.empty() ? rest : rest.substr(1);
   auto refuse = [&](std::string_view what) {
     bad(name, fmt::format("dtype '{}' ({}) is not supported; popcode reads f4, f8, i1-i8, u1-u8, b1, U<n> and S<n> "
-                          "arrays", descr, what));
+                          "arrays",
+                          descr, what));
   };
   switch (kind) {
     case 'c': refuse("complex"); break;
@@ -367,7 +391,8 @@ void parse_npy_descr(const std::string& descr, NpyHeader& h, const std::string& 
     default: break;
   }
   std::int64_t n = -1;
-  if (!digits.empty() && digits.size() <= 10 && std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+  if (!digits.empty() && digits.size() <= 10 &&
+      std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; })) {
     n = 0;
     for (char c : digits) n = n * 10 + (c - '0');
   }
@@ -405,7 +430,9 @@ void parse_npy_descr(const std::string& descr, NpyHeader& h, const std::string& 
 }
 
 void check_npy_shape(const NpyHeader& h, const std::string& name) {
-  if (h.shape.size() > kMaxDims) bad(name, fmt::format("shape has {} dimensions (at most {})", h.shape.size(), kMaxDims));
+  if (h.shape.size() > kMaxDims) {
+    bad(name, fmt::format("shape has {} dimensions (at most {})", h.shape.size(), kMaxDims));
+  }
   std::int64_t total = std::max(h.item_size, 1);
   for (std::int64_t d : h.shape) {
     if (d < 0) bad(name, fmt::format("negative dimension in shape {}", npy_shape_string(h.shape)));
@@ -449,7 +476,9 @@ NpyHeader parse_npy_header(std::span<const unsigned char> prefix, const std::str
 }
 
 std::size_t npy_header_length(std::span<const unsigned char> first) {
-  if (first.size() < 8 || std::memcmp(first.data(), kMagic, 6) != 0 || first[6] < 1 || first[6] > 3) return first.size();
+  if (first.size() < 8 || std::memcmp(first.data(), kMagic, 6) != 0 || first[6] < 1 || first[6] > 3) {
+    return first.size();
+  }
   const std::size_t len_bytes = first[6] == 1 ? 2 : 4;
   if (first.size() < 8 + len_bytes) return first.size();
   std::size_t header_len = 0;

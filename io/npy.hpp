@@ -25,8 +25,8 @@ struct NpyHeader {
   int item_size = 0;  // bytes per element ('U': 4 per character; 'O': 0, the data is a pickle, not elements)
   bool big_endian = false;
   bool fortran_order = false;
-  std::uint64_t data_offset = 0;  // bytes from the start of the .npy stream to the first element
-  std::int64_t count() const;     // product of shape (1 for shape ())
+  std::uint64_t data_offset = 0;     // bytes from the start of the .npy stream to the first element
+  std::int64_t count() const;        // product of shape (1 for shape ())
   std::uint64_t data_bytes() const;  // count()*item_size
 };
 

@@ -284,7 +284,8 @@ class NpzReader {
     zip_stat_t st;
     zip_stat_init(&st);
     if (zip_stat_index(z_.get(), i, 0, &st) != 0) {
-      throw InputError(fmt::format("{}: cannot read entry {}: {}", name_, i, zip_error_strerror(zip_get_error(z_.get()))));
+      throw InputError(
+          fmt::format("{}: cannot read entry {}: {}", name_, i, zip_error_strerror(zip_get_error(z_.get()))));
     }
     const zip_uint64_t need = ZIP_STAT_NAME | ZIP_STAT_SIZE | ZIP_STAT_COMP_SIZE | ZIP_STAT_COMP_METHOD;
     if ((st.valid & need) != need) throw InputError(fmt::format("{}: entry {} lacks its name or sizes", name_, i));
@@ -299,21 +300,26 @@ class NpzReader {
     }
     if (st.comp_method == ZIP_CM_STORE) {
       if (st.size != st.comp_size) {
-        throw InputError(fmt::format("{}: stored member declares {} bytes but occupies {}", where, st.size, st.comp_size));
+        throw InputError(
+            fmt::format("{}: stored member declares {} bytes but occupies {}", where, st.size, st.comp_size));
       }
     } else if (st.comp_method == ZIP_CM_DEFLATE) {
       m.compressed = true;
       if (st.size / kMaxDeflateRatio > st.comp_size + 1) {
-        throw InputError(fmt::format("{}: declares {} uncompressed bytes from {} compressed bytes, more than deflate "
-                                     "can produce (a zip bomb?)", where, st.size, st.comp_size));
+        throw InputError(
+            fmt::format("{}: declares {} uncompressed bytes from {} compressed bytes, more than deflate "
+                        "can produce (a zip bomb?)",
+                        where, st.size, st.comp_size));
       }
     } else {
-      throw InputError(fmt::format("{}: compression method {} is not supported (popcode reads stored and deflated "
-                                   "members, as np.savez and np.savez_compressed write)", where, st.comp_method));
+      throw InputError(
+          fmt::format("{}: compression method {} is not supported (popcode reads stored and deflated "
+                      "members, as np.savez and np.savez_compressed write)",
+                      where, st.comp_method));
     }
     if (st.comp_size > bytes_->size()) {
-      throw InputError(fmt::format("{}: compressed size {} exceeds the archive's {} bytes", where, st.comp_size,
-                                   bytes_->size()));
+      throw InputError(
+          fmt::format("{}: compressed size {} exceeds the archive's {} bytes", where, st.comp_size, bytes_->size()));
     }
 
     // The npy header, decompressing no more than it.
@@ -340,7 +346,8 @@ class NpzReader {
     if (!directory_) directory_ = central_directory(*bytes_, name_);
     const char* raw = zip_get_name(z_.get(), i, ZIP_FL_ENC_RAW);
     if (i >= directory_->size() || !raw || (*directory_)[i].raw_name != raw) {
-      throw InputError(fmt::format("{}: the central directory does not list this member where libzip does", label(member)));
+      throw InputError(
+          fmt::format("{}: the central directory does not list this member where libzip does", label(member)));
     }
     const std::uint64_t local = (*directory_)[i].local_offset;
     unsigned char h[30];
@@ -349,7 +356,8 @@ class NpzReader {
     }
     const std::uint64_t start = local + 30 + le(h + 26, 2) + le(h + 28, 2);
     if (start > bytes_->size() || comp_size > bytes_->size() - start) {
-      throw InputError(fmt::format("{}: member data at offset {} runs past the end of the archive", label(member), start));
+      throw InputError(
+          fmt::format("{}: member data at offset {} runs past the end of the archive", label(member), start));
     }
     return start;
   }
@@ -376,8 +384,8 @@ class NpzReader {
     if (done != m.uncompressed_size) {
       throw InputError(fmt::format("{}: member holds {} bytes but declares {}", where, done, m.uncompressed_size));
     }
-    return decode_npy_data(m.header, std::span<const unsigned char>(all).subspan(static_cast<std::size_t>(m.header.data_offset)),
-                           where);
+    return decode_npy_data(
+        m.header, std::span<const unsigned char>(all).subspan(static_cast<std::size_t>(m.header.data_offset)), where);
   }
 
   Archive z_;
@@ -405,7 +413,8 @@ std::vector<NpzMember> list_npz_buffer(std::span<const unsigned char> bytes, con
   return buffer_reader(bytes, name).list();
 }
 
-NpyArray read_npz_member_buffer(std::span<const unsigned char> bytes, const std::string& name, const std::string& member) {
+NpyArray read_npz_member_buffer(std::span<const unsigned char> bytes, const std::string& name,
+                                const std::string& member) {
   return buffer_reader(bytes, name).read(member);
 }
 

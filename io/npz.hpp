@@ -34,6 +34,7 @@ NpyArray read_npz_member(const std::string& path, const std::string& member);
 // The same for an archive held in memory; `name` is used in messages. data_file_offset is then the offset
 // into `bytes`.
 std::vector<NpzMember> list_npz_buffer(std::span<const unsigned char> bytes, const std::string& name);
-NpyArray read_npz_member_buffer(std::span<const unsigned char> bytes, const std::string& name, const std::string& member);
+NpyArray read_npz_member_buffer(std::span<const unsigned char> bytes, const std::string& name,
+                                const std::string& member);
 
 }  // namespace popcode

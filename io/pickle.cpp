@@ -27,7 +27,21 @@ constexpr std::size_t kMaxObjects = std::size_t{1} << 22;
 constexpr std::uint32_t kNoObj = 0xFFFFFFFFu;
 constexpr std::uint32_t kNone = 0, kFalse = 1, kTrue = 2;  // preallocated objects
 
-enum class Kind : std::uint8_t { none, boolean, integer, real, str, bytes, py2str, tuple, list, dict, global, dtype, array };
+enum class Kind : std::uint8_t {
+  none,
+  boolean,
+  integer,
+  real,
+  str,
+  bytes,
+  py2str,
+  tuple,
+  list,
+  dict,
+  global,
+  dtype,
+  array
+};
 
 // The whitelisted globals, by what they construct.
 enum class Callable : std::uint8_t { none, reconstruct, ndarray, dtype, scalar, frombuffer, encode, bytes };
@@ -49,6 +63,7 @@ struct Opcode {
   const char* name;
 };
 
+// clang-format off
 constexpr Opcode kOpcodes[] = {
     {0x80, "PROTO"},       {0x95, "FRAME"},       {'.', "STOP"},           {'(', "MARK"},
     {'c', "GLOBAL"},       {0x93, "STACK_GLOBAL"}, {'q', "BINPUT"},        {'r', "LONG_BINPUT"},
@@ -62,6 +77,7 @@ constexpr Opcode kOpcodes[] = {
     {0x96, "BYTEARRAY8"},  {'U', "SHORT_BINSTRING"}, {'T', "BINSTRING"},   {'R', "REDUCE"},
     {'b', "BUILD"},        {0x81, "NEWOBJ"},
 };
+// clang-format on
 
 const char* opcode_name(unsigned char op) {
   for (const Opcode& o : kOpcodes) {
@@ -88,11 +104,20 @@ bool utf8_code_points(std::string_view s, std::vector<std::uint32_t>& out) {
     const unsigned char c = static_cast<unsigned char>(s[i]);
     int extra = 0;
     std::uint32_t cp = 0;
-    if (c < 0x80) cp = c;
-    else if ((c & 0xE0) == 0xC0) extra = 1, cp = c & 0x1F;
-    else if ((c & 0xF0) == 0xE0) extra = 2, cp = c & 0x0F;
-    else if ((c & 0xF8) == 0xF0) extra = 3, cp = c & 0x07;
-    else return false;
+    if (c < 0x80) {
+      cp = c;
+    } else if ((c & 0xE0) == 0xC0) {
+      extra = 1;
+      cp = c & 0x1F;
+    } else if ((c & 0xF0) == 0xE0) {
+      extra = 2;
+      cp = c & 0x0F;
+    } else if ((c & 0xF8) == 0xF0) {
+      extra = 3;
+      cp = c & 0x07;
+    } else {
+      return false;
+    }
     if (extra > 0 && i + static_cast<std::size_t>(extra) >= s.size()) return false;
     for (int k = 1; k <= extra; ++k) {
       const unsigned char cc = static_cast<unsigned char>(s[i + static_cast<std::size_t>(k)]);
@@ -106,14 +131,17 @@ bool utf8_code_points(std::string_view s, std::vector<std::uint32_t>& out) {
 }
 
 std::size_t utf8_length(std::string_view s) {
-  return static_cast<std::size_t>(std::count_if(s.begin(), s.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
+  return static_cast<std::size_t>(
+      std::count_if(s.begin(), s.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
 }
 
 Callable whitelisted(const std::string& module, const std::string& name) {
   const bool multiarray = module == "numpy.core.multiarray" || module == "numpy._core.multiarray";
   if (multiarray && name == "_reconstruct") return Callable::reconstruct;
   if (multiarray && name == "scalar") return Callable::scalar;
-  if ((module == "numpy.core.numeric" || module == "numpy._core.numeric") && name == "_frombuffer") return Callable::frombuffer;
+  if ((module == "numpy.core.numeric" || module == "numpy._core.numeric") && name == "_frombuffer") {
+    return Callable::frombuffer;
+  }
   if (module == "numpy" && name == "ndarray") return Callable::ndarray;
   if (module == "numpy" && name == "dtype") return Callable::dtype;
   if (module == "_codecs" && name == "encode") return Callable::encode;
@@ -210,7 +238,9 @@ class Unpickler {
   // ---- stack ----
   std::size_t floor() const { return marks_.empty() ? 0 : marks_.back(); }
   void push(std::uint32_t o) {
-    if (stack_.size() >= kMaxStack) fail(fmt::format("stack deeper than {} entries; not a numpy dict pickle", kMaxStack));
+    if (stack_.size() >= kMaxStack) {
+      fail(fmt::format("stack deeper than {} entries; not a numpy dict pickle", kMaxStack));
+    }
     stack_.push_back(o);
   }
   std::uint32_t pop() {
@@ -257,9 +287,8 @@ class Unpickler {
   const std::vector<std::uint32_t>& tuple_of(std::uint32_t o, std::size_t min, std::size_t max, const char* what) {
     const Obj& x = objs_[o];
     if (x.kind != Kind::tuple || x.items.size() < min || x.items.size() > max) {
-      fail(fmt::format("{} should be a tuple of {} items but is {}", what, min == max ? fmt::format("{}", min)
-                                                                                      : fmt::format("{} to {}", min, max),
-                       this->what(o)));
+      fail(fmt::format("{} should be a tuple of {} items but is {}", what,
+                       min == max ? fmt::format("{}", min) : fmt::format("{} to {}", min, max), this->what(o)));
     }
     return x.items;
   }
@@ -277,7 +306,9 @@ class Unpickler {
         }
         case 0x95: {  // FRAME: only a buffering hint, but its length must fit
           const std::uint64_t n = le(8, "frame length");
-          if (n > remaining()) fail(fmt::format("frame of {} bytes but only {} bytes remain (truncated?)", n, remaining()));
+          if (n > remaining()) {
+            fail(fmt::format("frame of {} bytes but only {} bytes remain (truncated?)", n, remaining()));
+          }
           break;
         }
         case '.':  // STOP
@@ -350,7 +381,9 @@ class Unpickler {
         }
         case 'u': {
           const std::vector<std::uint32_t> items = pop_mark();
-          if (items.size() % 2 != 0) fail(fmt::format("SETITEMS with an odd number ({}) of keys and values", items.size()));
+          if (items.size() % 2 != 0) {
+            fail(fmt::format("SETITEMS with an odd number ({}) of keys and values", items.size()));
+          }
           const std::uint32_t d = top();
           if (obj(d).kind != Kind::dict) fail(fmt::format("SETITEMS on {}, not a dict", what(d)));
           obj(d).items.insert(obj(d).items.end(), items.begin(), items.end());
@@ -402,13 +435,16 @@ class Unpickler {
           break;
         }
         default:
-          fail(fmt::format("unsupported pickle opcode 0x{:02x} ('{}'); numpy's dict pickles use only protocol 2-5 "
-                           "data opcodes", op_, op_ >= 0x20 && op_ < 0x7f ? static_cast<char>(op_) : '?'));
+          fail(
+              fmt::format("unsupported pickle opcode 0x{:02x} ('{}'); numpy's dict pickles use only protocol 2-5 "
+                          "data opcodes",
+                          op_, op_ >= 0x20 && op_ < 0x7f ? static_cast<char>(op_) : '?'));
       }
     }
     op_pos_ = pos_;
     op_ = 0;
-    throw InputError(fmt::format("{}: pickle ends after {} bytes without a STOP opcode (truncated?)", name_, p_.size()));
+    throw InputError(
+        fmt::format("{}: pickle ends after {} bytes without a STOP opcode (truncated?)", name_, p_.size()));
   }
 
   void push_int(std::int64_t v) {
@@ -440,8 +476,10 @@ class Unpickler {
   std::uint32_t global(const std::string& module, const std::string& name) {
     const Callable c = whitelisted(module, name);
     if (c == Callable::none) {
-      fail(fmt::format("forbidden global {}.{}: popcode never imports or calls anything, and understands only "
-                       "numpy's array-reconstruction globals", printable(module), printable(name)));
+      fail(
+          fmt::format("forbidden global {}.{}: popcode never imports or calls anything, and understands only "
+                      "numpy's array-reconstruction globals",
+                      printable(module), printable(name)));
     }
     const std::uint32_t o = make(Kind::global);
     obj(o).callable = c;
@@ -453,7 +491,10 @@ class Unpickler {
   std::uint32_t call(std::uint32_t f, std::uint32_t args_obj) {
     if (obj(f).kind != Kind::global) fail(fmt::format("call of {}, which is not a callable", what(f)));
     if (obj(args_obj).kind != Kind::tuple) fail(fmt::format("arguments are {}, not a tuple", what(args_obj)));
-    const std::vector<std::uint32_t> args = obj(args_obj).items;
+    // No whitelisted callable takes more than 4 arguments; refusing more early keeps a memoized huge tuple from
+    // being looked at again and again. (Deque elements stay put as objects are added, so the reference is safe.)
+    const std::vector<std::uint32_t>& args = obj(args_obj).items;
+    if (args.size() > 4) fail(fmt::format("call of {} with {} arguments", what(f), args.size()));
     switch (obj(f).callable) {
       case Callable::reconstruct: {
         // _reconstruct(numpy.ndarray, (0,), b'b'): an empty array that a BUILD fills in.
@@ -482,7 +523,9 @@ class Unpickler {
       }
       case Callable::frombuffer: {
         // _frombuffer(buffer, dtype, shape, order), protocol 5's in-band array.
-        if (args.size() != 4) fail(fmt::format("_frombuffer with {}, not (buffer, dtype, shape, order)", what(args_obj)));
+        if (args.size() != 4) {
+          fail(fmt::format("_frombuffer with {}, not (buffer, dtype, shape, order)", what(args_obj)));
+        }
         const std::uint32_t a = make(Kind::array);
         obj(a).items = {args[2], args[1], args[3], args[0]};
         return a;
@@ -595,7 +638,8 @@ class Unpickler {
     const Obj& dt = objs_[x.items[1]];
     const bool flexible = h.kind == 'U' || h.kind == 'S';
     if (flexible && dt.i > 0 && dt.i != h.item_size) {
-      fail_at(where, fmt::format("dtype {} has {} bytes per element but its state says {}", h.dtype, h.item_size, dt.i));
+      fail_at(where,
+              fmt::format("dtype {} has {} bytes per element but its state says {}", h.dtype, h.item_size, dt.i));
     }
     h.shape = shape_of(x.items[0], where);
     h.fortran_order = fortran_of(x.items[2], where);
@@ -606,7 +650,8 @@ class Unpickler {
   void charge(std::uint64_t bytes, const std::string& where) {
     if (bytes > budget_ - used_) {
       fail_at(where, fmt::format("the arrays of the dict expand to more than {} bytes in memory (the same array stored "
-                                 "under many keys?)", budget_));
+                                 "under many keys?)",
+                                 budget_));
     }
     used_ += bytes;
   }
@@ -637,7 +682,9 @@ class Unpickler {
       case Kind::real:
         charge(sizeof(double), where);
         a.dtype = x.kind == Kind::boolean ? "|b1" : x.kind == Kind::integer ? "<i8" : "<f8";
-        a.values = {x.kind == Kind::boolean ? (x.flag ? 1.0 : 0.0) : x.kind == Kind::integer ? static_cast<double>(x.i) : x.d};
+        a.values = {x.kind == Kind::boolean   ? (x.flag ? 1.0 : 0.0)
+                    : x.kind == Kind::integer ? static_cast<double>(x.i)
+                                              : x.d};
         return a;
       case Kind::str:
       case Kind::py2str:
@@ -659,7 +706,8 @@ class Unpickler {
       // np.save(dict) pickles a 0-d object array whose only element is the dict.
       const NpyHeader h = array_header(result, where);
       if (h.kind != 'O' || !h.shape.empty()) {
-        fail_at(where, fmt::format("holds an array of shape {} and dtype {}, not a dict", npy_shape_string(h.shape), h.dtype));
+        fail_at(where,
+                fmt::format("holds an array of shape {} and dtype {}, not a dict", npy_shape_string(h.shape), h.dtype));
       }
       const std::uint32_t list = obj(result).items[3];
       if (obj(list).kind != Kind::list || obj(list).items.size() != 1) {
@@ -673,7 +721,8 @@ class Unpickler {
     for (std::size_t k = 0; k + 1 < items.size(); k += 2) {
       const std::string* key = text_of(items[k]);
       if (!key) fail_at(where, fmt::format("dict key {} is {}, not a string", k / 2, what(items[k])));
-      out.insert_or_assign(*key, value_of(items[k + 1], fmt::format("{}: pickled dict key '{}'", name_, printable(*key))));
+      out.insert_or_assign(*key,
+                           value_of(items[k + 1], fmt::format("{}: pickled dict key '{}'", name_, printable(*key))));
     }
     return out;
   }

@@ -16,4 +16,8 @@ cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DPOPCODE_SANITIZE=address,und
 cmake --build build-asan -j "$(nproc)" --target popcode_unit_tests mpi_partition mpi_linalg mpi_io
 export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 (cd build-asan && ctest --output-on-failure -L 'unit|mpi' --timeout 900)
+unset ASAN_OPTIONS UBSAN_OPTIONS
+
+# libFuzzer targets of the binary readers (npy, npz, pickle, MAT, Sensorium meta), a bounded time each.
+FUZZ_SECONDS=${FUZZ_SECONDS:-15} bash tests/fuzz/run.sh build-fuzz
 echo "test.sh: all tests passed in $(( $(date +%s) - start )) s"

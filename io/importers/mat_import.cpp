@@ -24,6 +24,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <filesystem>
 #include <numbers>
 #include <optional>
 
@@ -53,11 +55,26 @@ struct VarDeleter {
 };
 using Var = std::unique_ptr<matvar_t, VarDeleter>;
 
+double claimed_bytes(const matvar_t* v, int depth);
+
 class MatFile {
  public:
   explicit MatFile(const std::string& path) : path_(path) {
     quiet_matio();
     g_matio_message.clear();
+    // Only v5 and v7.3 files are read: their 128-byte header ends with the version (0x0100 or 0x0200) and the
+    // endian indicator. Anything else is refused here, before matio tries other layouts (v4) whose headers
+    // it trusts for allocation sizes.
+    unsigned char head[128] = {};
+    std::FILE* fh = std::fopen(path.c_str(), "rb");
+    const std::size_t got = fh ? std::fread(head, 1, sizeof head, fh) : 0;
+    if (fh) std::fclose(fh);
+    const bool le = head[126] == 'I' && head[127] == 'M', be = head[126] == 'M' && head[127] == 'I';
+    const unsigned version = le ? head[124] | (head[125] << 8) : (head[124] << 8) | head[125];
+    if (got < 128 || !(le || be) || (version != 0x0100 && version != 0x0200)) {
+      throw InputError(fmt::format("{}: not a readable MAT file: no MATLAB v5/v7.3 header{}", path,
+                                   got < 128 ? fmt::format(" (the file has {} bytes)", got) : ""));
+    }
     mat_ = Mat_Open(path.c_str(), MAT_ACC_RDONLY);
     if (mat_ == nullptr) throw InputError(fmt::format("{}: not a readable MAT file{}", path, matio_reason()));
   }
@@ -85,9 +102,22 @@ class MatFile {
     }
     return out;
   }
-  // Whole variable, or null when absent.
+  // Whole variable, or null when absent. The header is checked first: a variable whose dimensions claim
+  // more data than the file could hold even at deflate's maximum ratio (1032:1) is refused before matio
+  // allocates for it.
   Var read(const std::string& name) const {
     g_matio_message.clear();
+    {
+      Var info(Mat_VarReadInfo(mat_, name.c_str()));
+      if (info == nullptr) return nullptr;
+      std::error_code ec;
+      const double file_bytes = static_cast<double>(std::filesystem::file_size(path_, ec));
+      const double claimed = claimed_bytes(info.get(), 0);
+      if (claimed > 1032.0 * file_bytes + (1 << 20)) {
+        throw InputError(fmt::format("{}: variable '{}' claims {:.0f} bytes of data, more than a {:.0f}-byte file can hold",
+                                     path_, name, claimed, file_bytes));
+      }
+    }
     Var v(Mat_VarRead(mat_, name.c_str()));
     if (!g_matio_message.empty()) {
       throw InputError(fmt::format("{}: variable '{}' could not be read{}", path_, name, matio_reason()));
@@ -206,6 +236,26 @@ std::string string_of(const std::string& file, const std::string& name, const ma
   }
   while (!s.empty() && (s.back() == ' ' || s.back() == '\0')) s.pop_back();
   return s;
+}
+
+// Bytes of data a variable's header claims (numel x element size, summed over struct fields and cells).
+double claimed_bytes(const matvar_t* v, int depth) {
+  if (v == nullptr || depth > 16) return 0;
+  double n = 1;
+  for (int i = 0; i < v->rank; ++i) n *= static_cast<double>(v->dims[i]);
+  if (v->class_type == MAT_C_STRUCT || v->class_type == MAT_C_CELL) {
+    double total = n * 8;  // at least a pointer per element
+    if (v->class_type == MAT_C_CELL && v->data != nullptr) {
+      const std::size_t cells = v->nbytes / sizeof(matvar_t*);
+      for (std::size_t i = 0; i < cells && i < 100000; ++i) total += claimed_bytes(static_cast<matvar_t**>(v->data)[i], depth + 1);
+    } else if (v->class_type == MAT_C_STRUCT && v->data != nullptr) {
+      const std::size_t fields = v->nbytes / sizeof(matvar_t*);
+      for (std::size_t i = 0; i < fields && i < 100000; ++i) total += claimed_bytes(static_cast<matvar_t**>(v->data)[i], depth + 1);
+    }
+    return total;
+  }
+  const std::size_t item = Mat_SizeOfClass(v->class_type);
+  return n * static_cast<double>(item == 0 ? 1 : item) * (v->isComplex ? 2 : 1);
 }
 
 class MatImporter final : public Importer {
