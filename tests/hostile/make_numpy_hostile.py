@@ -147,6 +147,9 @@ CASES = [
     ('npy_pickle_trunc_frame.npy', 'npy', 'bytes remain (truncated?)', trunc_frame_npy()),
     ('npy_pickle_binget_unset.npy', 'npy', 'memo slot 5 was never set', pickle_npy(b'\x80\x03}q\x00h\x05.')),
     ('npy_pickle_no_stop.npy', 'npy', 'without a STOP opcode', pickle_npy(b'\x80\x03}q\x00')),
+    # A memoized 5-tuple handed to numpy.dtype; a long run of such calls used to copy the tuple each time.
+    ('npy_pickle_many_args.npy', 'npy', 'call of the global numpy.dtype with 5 arguments', pickle_npy(
+        b'\x80\x03cnumpy\ndtype\nq\x00(K\x01K\x02K\x03K\x04K\x05tq\x01h\x00h\x01R.')),
     ('npz_not_zip.npz', 'npz', 'not a readable zip archive', b'This is not a zip archive, just text.\n' * 4),
     ('npz_truncated_cd.npz', 'npz', 'not a readable zip archive', truncated_cd_npz()),
     ('npz_crc_error.npz', 'npz', 'CRC mismatch', crc_error_npz()),

@@ -335,7 +335,8 @@ TEST(Npy, RefusalsNameTheProblem) {
   auto with_header = [&](const std::string& dict) { return npy(1, dict, f8); };
   auto raw_header = [](const std::string& text) {
     std::vector<unsigned char> out = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, static_cast<unsigned char>(text.size()), 0};
-    for (char c : text) out.push_back(static_cast<unsigned char>(c));  // (insert() trips a GCC 12 -Warray-bounds false positive)
+    // A loop, because insert() trips a GCC 12 -Warray-bounds false positive.
+    for (char c : text) out.push_back(static_cast<unsigned char>(c));
     return out;
   };
   const std::vector<Case> cases = {

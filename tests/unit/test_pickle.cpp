@@ -337,6 +337,12 @@ TEST(Pickle, RefusesWhatNumpyDoesNotWrite) {
       "instead of a type string");
   add(P().dict_of("a", [](P& p) { p.global("numpy", "ndarray").op(')').op('R'); }), "calling the global numpy.ndarray");
   add(P().dict_of("a", [](P& p) { p.integer(1).op(')').op('R'); }), "call of the integer 1, which is not a callable");
+  add(P().dict_of(
+          "a",
+          [](P& p) {
+            p.global("numpy", "dtype").mark().integer(1).integer(2).integer(3).integer(4).integer(5).op('t').op('R');
+          }),
+      "call of the global numpy.dtype with 5 arguments");
   add(P().dict_of("a", [](P& p) { p.global("_codecs", "encode").str("x").str("utf8").op(0x86).op('R'); }),
       "only latin1");
   add(P().dict_of("a", [](P& p) { p.global("_codecs", "encode").str("\xE2\x82\xAC").str("latin1").op(0x86).op('R'); }),
