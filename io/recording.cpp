@@ -242,23 +242,16 @@ std::int64_t slab_rows(std::int64_t columns) {
 }  // namespace
 
 Recording Recording::open(const Context& ctx, const std::string& path) {
-  std::string bytes, error;
-  ExitCode code = ExitCode::bad_input;
-  if (ctx.root()) {
+  std::string bytes;
+  on_root(ctx, [&] {
     try {
       bytes = pack(inspect(path));
-    } catch (const Error& e) {
-      error = e.what();
-      code = e.code();
+    } catch (const Error&) {
+      throw;
     } catch (const std::exception& e) {
-      error = fmt::format("{}: {}", path, e.what());
-      code = ExitCode::internal;
+      throw InternalError(fmt::format("{}: {}", path, e.what()));
     }
-  }
-  // Only rank 0 knows the outcome and the code; share the code with the message.
-  double code_value = static_cast<double>(code);
-  ctx.broadcast(std::span<double>(&code_value, 1));
-  ctx.agree(!error.empty(), error, static_cast<ExitCode>(static_cast<int>(code_value)));
+  });
   Recording r;
   r.info_ = unpack(ctx.broadcast(bytes));
   return r;

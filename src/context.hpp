@@ -63,4 +63,43 @@ class Context {
   std::vector<std::string> hosts_;
 };
 
+// Collective: runs `fn` on rank 0 only. An Error it throws is raised on every rank with its exit code (any
+// other exception as an internal error), so no rank waits in a later collective.
+template <typename Fn>
+void on_root(const Context& ctx, Fn&& fn) {
+  std::string error;
+  ExitCode code = ExitCode::ok;
+  if (ctx.root()) {
+    try {
+      fn();
+    } catch (const Error& e) {
+      error = e.what();
+      code = e.code();
+    } catch (const std::exception& e) {
+      error = e.what();
+      code = ExitCode::internal;
+    }
+  }
+  double c = static_cast<double>(code);
+  ctx.broadcast(std::span<double>(&c, 1));
+  ctx.agree(!error.empty(), error, static_cast<ExitCode>(static_cast<int>(c)));
+}
+
+// Collective: runs `fn` on every rank; if it throws an Error on any rank, every rank raises the lowest
+// failing rank's message with the largest exit code seen.
+template <typename Fn>
+void on_every_rank(const Context& ctx, Fn&& fn) {
+  std::string error;
+  ExitCode code = ExitCode::ok;
+  try {
+    fn();
+  } catch (const Error& e) {
+    error = e.what();
+    code = e.code();
+  }
+  double c = static_cast<double>(code);
+  ctx.allreduce_max(std::span<double>(&c, 1));
+  ctx.agree(!error.empty(), error, static_cast<ExitCode>(static_cast<int>(c)));
+}
+
 }  // namespace popcode

@@ -14,6 +14,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <map>
 
 #include "io/h5.hpp"
@@ -112,16 +113,6 @@ void transfer_info(Archive& a, S& s) {
   transfer_bulk(a, s.spontaneous);
 }
 
-// The npy element description of a descr such as "<f4" (kind, size, byte order).
-NpyHeader header_for(const std::string& descr) {
-  NpyHeader h;
-  h.dtype = descr;
-  h.big_endian = !descr.empty() && descr[0] == '>';
-  h.kind = descr.size() >= 2 ? descr[1] : 0;
-  h.item_size = descr.size() >= 3 ? std::atoi(descr.c_str() + 2) : 0;
-  return h;
-}
-
 class Fd {
  public:
   explicit Fd(const std::string& path) : path_(path), fd_(::open(path.c_str(), O_RDONLY)) {
@@ -150,14 +141,24 @@ class Fd {
   int fd_;
 };
 
+// Every reader returns its neuron block in the writer's order: the (rows x n) hyperslab of the recording's
+// dataset, row-major. Storage that is neuron-major is transposed once, here.
+std::vector<float> neuron_major_to_rows(const std::vector<float>& nm, std::int64_t rows, std::int64_t n) {
+  std::vector<float> out(nm.size());
+  for (std::int64_t j = 0; j < n; ++j)
+    for (std::int64_t r = 0; r < rows; ++r) out[static_cast<std::size_t>(r * n + j)] = nm[static_cast<std::size_t>(j * rows + r)];
+  return out;
+}
+
 // Neuron block of a raw (npy) array. Storage is neuron-contiguous when exactly one of "stored neurons x
-// rows" and "Fortran order" holds; then the block is one read. Otherwise every row holds a strided run of
-// the block's neurons, read in batches of whole row segments.
+// rows" and "Fortran order" holds; then the block is one read. Otherwise every row holds a run of the
+// block's neurons, read in batches of rows (one read per batch; the gaps are other ranks' neurons).
 std::vector<float> read_raw_block(const BulkInfo& b, Range neurons) {
   const std::int64_t n = neurons.size(), rows = b.rows;
   std::vector<float> out(static_cast<std::size_t>(n * rows));
   if (n == 0 || rows == 0) return out;
-  const NpyHeader h = header_for(b.dtype);
+  NpyHeader h;
+  parse_npy_descr(b.dtype, h, b.file);
   const std::size_t item = static_cast<std::size_t>(h.item_size);
   Fd fd(b.file);
   const bool neuron_contiguous = (b.neurons_first != 0) != (b.fortran_order != 0);
@@ -165,43 +166,37 @@ std::vector<float> read_raw_block(const BulkInfo& b, Range neurons) {
     std::vector<unsigned char> raw(static_cast<std::size_t>(n * rows) * item);
     fd.read_at(raw.data(), raw.size(), b.offset + static_cast<std::uint64_t>(neurons.begin * rows) * item);
     convert_npy_elements(h, raw.data(), out.size(), out.data());
-    return out;
+    return neuron_major_to_rows(out, rows, n);
   }
-  // Row r holds neurons [0, N) contiguously; read the block's segment of a batch of rows at a time.
   const std::int64_t batch = std::max<std::int64_t>(1, (16 << 20) / static_cast<std::int64_t>(b.neurons * item));
   std::vector<unsigned char> raw;
-  std::vector<float> vals;
   for (std::int64_t r0 = 0; r0 < rows; r0 += batch) {
     const std::int64_t r1 = std::min(rows, r0 + batch);
-    // One read spanning the block's segments of rows r0..r1-1 (the gaps are other ranks' neurons).
     const std::uint64_t first = b.offset + static_cast<std::uint64_t>(r0 * b.neurons + neurons.begin) * item;
     const std::uint64_t span = static_cast<std::uint64_t>((r1 - r0 - 1) * b.neurons + n) * item;
     raw.resize(span);
     fd.read_at(raw.data(), span, first);
-    vals.resize(static_cast<std::size_t>(n));
     for (std::int64_t r = r0; r < r1; ++r) {
-      convert_npy_elements(h, raw.data() + static_cast<std::size_t>((r - r0) * b.neurons) * item,
-                           static_cast<std::size_t>(n), vals.data());
-      for (std::int64_t j = 0; j < n; ++j) out[static_cast<std::size_t>(j * rows + r)] = vals[static_cast<std::size_t>(j)];
+      convert_npy_elements(h, raw.data() + static_cast<std::size_t>((r - r0) * b.neurons) * item, static_cast<std::size_t>(n),
+                           out.data() + r * n);
     }
   }
   return out;
 }
 
-// Neuron block of a 2-D HDF5 dataset, stored (rows x neurons) or (neurons x rows).
+// Neuron block of a 2-D HDF5 dataset, stored (rows x neurons) or (neurons x rows), with one collective
+// hyperslab read (the caller bounds the block to 256 MiB).
 std::vector<float> read_hdf5_block(const Context& ctx, const BulkInfo& b, Range neurons) {
   const std::int64_t n = neurons.size(), rows = b.rows;
   std::vector<float> out(static_cast<std::size_t>(n * rows));
+  h5::File f = h5::File::open_parallel(b.file, h5::Access::read_only, ctx.comm(), ExitCode::bad_input);
   if (b.neurons_first) {
-    h5::File f = h5::File::open_parallel(b.file, h5::Access::read_only, ctx.comm(), ExitCode::bad_input);
     h5::read_block<float>(f, b.dataset, {neurons.begin, 0}, {n > 0 ? n : 0, n > 0 ? rows : 0}, out);
-    f.close();
-    return out;
+  } else {
+    h5::read_block<float>(f, b.dataset, {0, neurons.begin}, {n > 0 ? rows : 0, n}, out);
   }
-  const Matrix m = read_column_block(ctx, b.file, b.dataset, rows, neurons, nullptr);  // n x rows, column-major
-  for (std::int64_t r = 0; r < rows; ++r)
-    for (std::int64_t j = 0; j < n; ++j) out[static_cast<std::size_t>(j * rows + r)] = static_cast<float>(m(j, r));
-  return out;
+  f.close();
+  return b.neurons_first ? neuron_major_to_rows(out, rows, n) : out;
 }
 
 // NWB: average the (time x ROIs) series over each presentation's window [begin, end) of samples.
@@ -210,21 +205,23 @@ std::vector<float> read_binned_block(const Context& ctx, const BulkInfo& b, Rang
   const std::int64_t samples = b.window_end.empty() ? 0 : *std::max_element(b.window_end.begin(), b.window_end.end());
   BulkInfo series = b;
   series.rows = samples;
-  const std::vector<float> trace = read_hdf5_block(ctx, series, neurons);  // n x samples
+  const std::vector<float> trace = read_hdf5_block(ctx, series, neurons);  // samples x n
   std::vector<float> out(static_cast<std::size_t>(n * rows));
-  for (std::int64_t j = 0; j < n; ++j) {
-    const float* t = trace.data() + j * samples;
-    for (std::int64_t p = 0; p < rows; ++p) {
-      const std::int64_t s0 = b.window_begin[static_cast<std::size_t>(p)], s1 = b.window_end[static_cast<std::size_t>(p)];
-      double sum = 0;
-      for (std::int64_t s = s0; s < s1; ++s) sum += t[s];
-      out[static_cast<std::size_t>(j * rows + p)] = static_cast<float>(sum / static_cast<double>(s1 - s0));
+  std::vector<double> sum(static_cast<std::size_t>(n));
+  for (std::int64_t p = 0; p < rows; ++p) {
+    const std::int64_t s0 = b.window_begin[static_cast<std::size_t>(p)], s1 = b.window_end[static_cast<std::size_t>(p)];
+    std::fill(sum.begin(), sum.end(), 0.0);
+    for (std::int64_t s = s0; s < s1; ++s)
+      for (std::int64_t j = 0; j < n; ++j) sum[static_cast<std::size_t>(j)] += trace[static_cast<std::size_t>(s * n + j)];
+    for (std::int64_t j = 0; j < n; ++j) {
+      out[static_cast<std::size_t>(p * n + j)] = static_cast<float>(sum[static_cast<std::size_t>(j)] / static_cast<double>(s1 - s0));
     }
   }
   return out;
 }
 
 // Sensorium: each rank reads its rows (one .npy of N values per trial), then the blocks are exchanged.
+// Always the rank's whole neuron block (for_each_block reads row files in one step).
 std::vector<float> read_row_files(const Context& ctx, const BulkInfo& b, Range neurons) {
   const BlockLayout row_layout(b.rows, ctx.size()), neuron_layout(b.neurons, ctx.size());
   const Range mine = row_layout.range(ctx.rank());
@@ -244,31 +241,33 @@ std::vector<float> read_row_files(const Context& ctx, const BulkInfo& b, Range n
     error = e.what();
   }
   ctx.agree(!error.empty(), error, ExitCode::bad_input);
-  const Matrix block = sample_to_neuron_blocks(ctx, local, neuron_layout, row_layout);  // n x rows
+  const Matrix block = sample_to_neuron_blocks(ctx, local, neuron_layout, row_layout);  // n x rows, column-major
   if (neurons.begin != neuron_layout.range(ctx.rank()).begin || neurons.size() != block.rows()) {
     throw InternalError("read_row_files: the neuron block must be the rank's whole block");
   }
-  std::vector<float> out(static_cast<std::size_t>(block.rows() * b.rows));
-  for (std::int64_t r = 0; r < b.rows; ++r)
-    for (std::int64_t j = 0; j < block.rows(); ++j) out[static_cast<std::size_t>(j * b.rows + r)] = static_cast<float>(block(j, r));
-  return out;
+  // Column-major (n x rows) is already the row-major (rows x n) hyperslab.
+  const std::span<const double> v = block.values();
+  return std::vector<float>(v.begin(), v.end());
 }
 
+// Rank 0 holds the whole matrix (neuron-major) and sends every rank its neuron run. Called once per import
+// (for_each_block reads these sources in one step), so the importer decodes the source once.
 std::vector<float> scatter_from_root(const Context& ctx, Importer& importer, const BulkInfo& b, Range neurons) {
-  // Every rank tells rank 0 which neurons it wants; rank 0 sends each its contiguous neuron-major run.
   std::int64_t want[2] = {neurons.begin, neurons.size()};
   std::vector<std::int64_t> all(2 * static_cast<std::size_t>(ctx.size()));
   mpi_check(MPI_Allgather(want, 2, MPI_INT64_T, all.data(), 2, MPI_INT64_T, ctx.comm()), "MPI_Allgather");
-  std::vector<float> whole;
-  std::string error;
-  if (ctx.root()) {
-    try {
-      whole = importer.load_whole(b);
-    } catch (const Error& e) {
-      error = e.what();
+  // MPI counts are int: every rank sees the same `all`, so this refusal is collective.
+  const std::int64_t limit = std::numeric_limits<int>::max();
+  for (int r = 0; r < ctx.size(); ++r) {
+    if ((all[2 * r] + all[2 * r + 1]) * b.rows > limit) {
+      throw InputError(fmt::format("{}: {} is decoded by rank 0 and scattered, which is limited to 2^31 values per "
+                                   "rank's offset; use more ranks or an uncompressed source (.npy, HDF5)",
+                                   b.file.empty() ? "source" : b.file, b.variable),
+                       true);
     }
   }
-  ctx.agree(!error.empty(), error, ExitCode::bad_input);
+  std::vector<float> whole;
+  on_root(ctx, [&] { whole = importer.load_whole(b); });
   std::vector<int> counts(static_cast<std::size_t>(ctx.size())), displs(counts.size());
   for (int r = 0; r < ctx.size(); ++r) {
     counts[static_cast<std::size_t>(r)] = static_cast<int>(all[2 * r + 1] * b.rows);
@@ -278,7 +277,7 @@ std::vector<float> scatter_from_root(const Context& ctx, Importer& importer, con
   mpi_check(MPI_Scatterv(whole.data(), counts.data(), displs.data(), MPI_FLOAT, out.data(), static_cast<int>(out.size()),
                          MPI_FLOAT, 0, ctx.comm()),
             "MPI_Scatterv");
-  return out;
+  return neuron_major_to_rows(out, b.rows, neurons.size());
 }
 
 // Collective: CRC-32 of bytes [crc_begin, crc_begin + crc_length) of the file, each rank hashing one slice
@@ -317,23 +316,10 @@ void verify_crc(const Context& ctx, const BulkInfo& b) {
 
 SourceInfo describe_source(const Context& ctx, Importer& importer, const std::string& path) {
   SourceInfo info;
-  std::string error;
-  ExitCode code = ExitCode::bad_input;
-  if (ctx.root()) {
-    try {
-      info = importer.describe();
-      info.path = path;
-    } catch (const Error& e) {
-      error = e.what();
-      code = e.code();
-    } catch (const std::exception& e) {
-      error = fmt::format("{}: {}", path, e.what());
-      code = ExitCode::internal;
-    }
-  }
-  double c = static_cast<double>(code);
-  ctx.broadcast(std::span<double>(&c, 1));
-  ctx.agree(!error.empty(), error, static_cast<ExitCode>(static_cast<int>(c)));
+  on_root(ctx, [&] {
+    info = importer.describe();
+    info.path = path;
+  });
   Packer p;
   if (ctx.root()) transfer_info(p, info);
   const std::string bytes = ctx.broadcast(p.bytes());
@@ -344,18 +330,9 @@ SourceInfo describe_source(const Context& ctx, Importer& importer, const std::st
   return info;
 }
 
-namespace {
-
-// The readers above return neuron-major blocks (neuron j's rows contiguous); the writer takes the hyperslab
-// order of the (rows x neurons) dataset.
-std::vector<float> rows_major(const std::vector<float>& neuron_major, std::int64_t rows, std::int64_t n) {
-  std::vector<float> out(neuron_major.size());
-  for (std::int64_t j = 0; j < n; ++j)
-    for (std::int64_t r = 0; r < rows; ++r) out[static_cast<std::size_t>(r * n + j)] = neuron_major[static_cast<std::size_t>(j * rows + r)];
-  return out;
-}
-
-std::vector<float> read_neuron_major(const Context& ctx, Importer& importer, const BulkInfo& bulk, Range neurons) {
+std::vector<float> read_bulk_block(const Context& ctx, Importer& importer, const SourceInfo& info, const BulkInfo& bulk,
+                                   Range neurons) {
+  (void)info;
   switch (bulk.kind) {
     case BulkInfo::raw_file: {
       std::string error;
@@ -376,18 +353,12 @@ std::vector<float> read_neuron_major(const Context& ctx, Importer& importer, con
   }
 }
 
-}  // namespace
-
-std::vector<float> read_bulk_block(const Context& ctx, Importer& importer, const SourceInfo& info, const BulkInfo& bulk,
-                                   Range neurons) {
-  (void)info;
-  return rows_major(read_neuron_major(ctx, importer, bulk, neurons), bulk.rows, neurons.size());
-}
-
 namespace {
 
 // Reads `bulk` by neuron sub-blocks of at most ~256 MiB of float32 per rank and hands each to `sink`
-// (the same number of collective steps on every rank). Row-file sources are read in one step.
+// (the same number of collective steps on every rank). Row-file and root-scatter sources are read in one
+// step: their data pass through an exchange that needs the rank's whole block anyway, and rank 0 decodes a
+// scattered source once.
 template <typename Sink>
 void for_each_block(const Context& ctx, Importer& importer, const SourceInfo& info, const BulkInfo& bulk,
                     const std::string& label, Sink&& sink) {
@@ -396,7 +367,8 @@ void for_each_block(const Context& ctx, Importer& importer, const SourceInfo& in
   if (bulk.kind == BulkInfo::hdf5_binned && !bulk.window_end.empty()) {
     rows_held = std::max(rows_held, *std::max_element(bulk.window_end.begin(), bulk.window_end.end()));
   }
-  const std::int64_t step = bulk.kind == BulkInfo::row_files
+  const bool one_step = bulk.kind == BulkInfo::row_files || bulk.kind == BulkInfo::root_scatter;
+  const std::int64_t step = one_step
                                 ? std::max<std::int64_t>(1, mine.size())
                                 : std::max<std::int64_t>(1, (256ll << 20) / (4 * std::max<std::int64_t>(rows_held, 1)));
   const std::int64_t steps = ctx.max((mine.size() + step - 1) / step);
@@ -423,21 +395,13 @@ void count_values(std::span<const float> v, ImportSummary& s) {
 ImportSummary import_recording(const Context& ctx, const std::string& path, const std::string& out,
                                const ImportOptions& options) {
   const auto t0 = std::chrono::steady_clock::now();
-  std::string error;
   std::unique_ptr<Importer> importer;
-  ExitCode code = ExitCode::ok;
-  try {
+  on_every_rank(ctx, [&] {
     if (out.empty()) throw UsageError("popcode import: --out is required");
     std::error_code ec;
     if (std::filesystem::exists(out, ec)) throw UsageError(fmt::format("{}: exists; popcode import does not overwrite files", out));
     importer = make_importer(path, options);
-  } catch (const Error& e) {
-    error = e.what();
-    code = e.code();
-  }
-  double c = static_cast<double>(code);
-  ctx.allreduce_max(std::span<double>(&c, 1));
-  ctx.agree(!error.empty(), error, static_cast<ExitCode>(static_cast<int>(c)));
+  });
 
   const SourceInfo info = describe_source(ctx, *importer, path);
   if (ctx.root()) {
@@ -474,15 +438,7 @@ ImportSummary import_recording(const Context& ctx, const std::string& path, cons
     if (info.layout.gad) writer.write_rows<std::uint8_t>("/neurons/gad_positive", all_neurons, ctx.root() ? info.gad : std::vector<std::uint8_t>{});
     if (info.layout.image_height > 0) {
       std::vector<float> images;
-      std::string img_error;
-      if (ctx.root()) {
-        try {
-          images = importer->load_images();
-        } catch (const Error& e) {
-          img_error = e.what();
-        }
-      }
-      ctx.agree(!img_error.empty(), img_error, ExitCode::bad_input);
+      on_root(ctx, [&] { images = importer->load_images(); });
       writer.write_rows<float>("/images", Range{0, ctx.root() ? info.layout.images : 0}, images);
     }
     std::int64_t counts[2] = {summary.nan, summary.inf};
@@ -554,18 +510,8 @@ std::map<std::int64_t, std::int64_t> repeat_histogram(const SourceInfo& info) {
 }  // namespace
 
 std::string inspect_source(const Context& ctx, const std::string& path, const ImportOptions& options, bool json) {
-  std::string error;
   std::unique_ptr<Importer> importer;
-  ExitCode code = ExitCode::ok;
-  try {
-    importer = make_importer(path, options);
-  } catch (const Error& e) {
-    error = e.what();
-    code = e.code();
-  }
-  double c = static_cast<double>(code);
-  ctx.allreduce_max(std::span<double>(&c, 1));
-  ctx.agree(!error.empty(), error, static_cast<ExitCode>(static_cast<int>(c)));
+  on_every_rank(ctx, [&] { importer = make_importer(path, options); });
   SourceInfo info = describe_source(ctx, *importer, path);
   const std::string described = info.format;
   // Rank 0 holds the variables; count NaN/Inf in the bulk arrays by reading them like an import does.

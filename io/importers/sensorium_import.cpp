@@ -153,6 +153,8 @@ class SensoriumImporter final : public Importer {
       }
       L.image_height = s[0];
       L.image_width = s[1];
+      height_ = s[0];
+      pixels_ = s[0] * s[1];
       info.variables.push_back({"data/images/<trial>.npy", h.shape, h.dtype, -1, -1, "/images (first trial of each image)"});
     }
     return info;
@@ -161,13 +163,13 @@ class SensoriumImporter final : public Importer {
   std::vector<float> load_images() override {
     const fs::path img_dir = fs::path(path_) / "data" / "images";
     std::vector<float> out;
-    std::int64_t pixels = -1;
     for (std::int64_t trial : first_trial_) {
       const std::string file = (img_dir / (std::to_string(trial) + ".npy")).string();
       const NpyArray a = read_npy(file);
-      if (pixels < 0) pixels = static_cast<std::int64_t>(a.values.size());
-      if (static_cast<std::int64_t>(a.values.size()) != pixels) {
-        throw InputError(fmt::format("{}: image of shape ({}) differs in size from the first image", file, shape_text(a.shape)));
+      // Every image must have the size described (from 0.npy): the collective write expects exactly that.
+      if (static_cast<std::int64_t>(a.values.size()) != pixels_) {
+        throw InputError(fmt::format("{}: image of shape ({}) is not {} x {} like data/images/0.npy", file, shape_text(a.shape),
+                                     height_, pixels_ / std::max<std::int64_t>(height_, 1)));
       }
       out.insert(out.end(), a.values.begin(), a.values.end());
     }
@@ -183,6 +185,7 @@ class SensoriumImporter final : public Importer {
   std::string path_;
   ImportOptions options_;
   std::vector<std::int64_t> first_trial_;
+  std::int64_t height_ = 0, pixels_ = 0;
 };
 
 }  // namespace
