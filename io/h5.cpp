@@ -232,7 +232,10 @@ void File::close() {
   if (!handle_.valid()) return;
   ScopedPhase phase(Phase::io);
   dxpl_.close();
-  const herr_t flushed = H5Fflush(handle_.id(), H5F_SCOPE_LOCAL);
+  // A serial flush reports write errors even when open objects delay the close. In a parallel file
+  // H5Fflush is MPI_File_sync, i.e. fsync of everything written; H5Fclose writes the same data without
+  // it, and writers that need durability sync once at their end (RecordingWriter::finish).
+  const herr_t flushed = parallel_ ? 0 : H5Fflush(handle_.id(), H5F_SCOPE_LOCAL);
   const herr_t closed = H5Fclose(handle_.release());
   if (flushed < 0 || closed < 0) fail(*this, "", "flush and close");
 }
@@ -317,6 +320,12 @@ DatasetShape shape_of(const File& file, const std::string& path) {
   s.type_class = H5Tget_class(type.id());
   s.type_size = H5Tget_size(type.id());
   if (s.type_class == H5T_INTEGER) s.is_signed = H5Tget_sign(type.id()) == H5T_SGN_2;
+  Handle dcpl(check_id(H5Dget_create_plist(d.id()), file, path, "get creation properties"));
+  if (H5Pget_layout(dcpl.id()) == H5D_CHUNKED) {
+    std::vector<hsize_t> c(static_cast<std::size_t>(nd));
+    if (H5Pget_chunk(dcpl.id(), nd, c.data()) != nd) fail(file, path, "get chunk shape");
+    s.chunk.assign(c.begin(), c.end());
+  }
   return s;
 }
 
@@ -351,6 +360,22 @@ void write_block(const File& file, const std::string& path, const std::vector<st
   static const T dummy{};
   const T* buf = data.empty() ? &dummy : data.data();
   check(H5Dwrite(d.id(), native_type<T>(), memspace.id(), filespace.id(), file.transfer(), buf), file, path,
+        fmt::format("write block at [{}]", fmt::join(offset, ", ")));
+}
+
+template <typename T>
+void write_block_independent(const File& file, const std::string& path, const std::vector<std::int64_t>& offset,
+                             const std::vector<std::int64_t>& count, std::span<const T> data) {
+  ScopedPhase phase(Phase::io);
+  Handle d = open_dataset(file, path);
+  if (is_empty(d.id())) return;
+  Handle memspace;
+  Handle filespace = selection(d.id(), offset, count, file, path, &memspace);
+  Handle dxpl(H5Pcreate(H5P_DATASET_XFER));
+  if (file.parallel()) H5Pset_dxpl_mpio(dxpl.id(), H5FD_MPIO_INDEPENDENT);
+  static const T dummy{};
+  const T* buf = data.empty() ? &dummy : data.data();
+  check(H5Dwrite(d.id(), native_type<T>(), memspace.id(), filespace.id(), dxpl.id(), buf), file, path,
         fmt::format("write block at [{}]", fmt::join(offset, ", ")));
 }
 
@@ -595,6 +620,8 @@ std::vector<double> read_double_array_attribute(const File& file, const std::str
                                     const std::vector<std::int64_t>&);                                                 \
   template void write_block<T>(const File&, const std::string&, const std::vector<std::int64_t>&,                      \
                                const std::vector<std::int64_t>&, std::span<const T>);                                  \
+  template void write_block_independent<T>(const File&, const std::string&, const std::vector<std::int64_t>&,          \
+                                           const std::vector<std::int64_t>&, std::span<const T>);                      \
   template void read_block<T>(const File&, const std::string&, const std::vector<std::int64_t>&,                       \
                               const std::vector<std::int64_t>&, std::span<T>);                                         \
   template void write_all<T>(const File&, const std::string&, const std::vector<std::int64_t>&, std::span<const T>);   \

@@ -95,6 +95,7 @@ struct DatasetShape {
   H5T_class_t type_class = H5T_NO_CLASS;
   std::size_t type_size = 0;
   bool is_signed = true;
+  std::vector<std::int64_t> chunk;  // chunk shape; empty for contiguous (or compact) storage
   std::string describe() const;  // e.g. "float32 [5600 x 10000]"
 };
 
@@ -125,6 +126,11 @@ void write_block(const File& file, const std::string& path, const std::vector<st
 template <typename T>
 void read_block(const File& file, const std::string& path, const std::vector<std::int64_t>& offset,
                 const std::vector<std::int64_t>& count, std::span<T> data);
+// Not collective: one rank writes its hyperslab with independent MPI-IO (plain writes in a serial file).
+// In a parallel file the dataset's storage must already be allocated (create_dataset allocates it early).
+template <typename T>
+void write_block_independent(const File& file, const std::string& path, const std::vector<std::int64_t>& offset,
+                             const std::vector<std::int64_t>& count, std::span<const T> data);
 
 // Whole small datasets. In a parallel file the write is collective and rank 0's data is written;
 // the read is independent (each caller reads).

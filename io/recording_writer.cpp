@@ -1,16 +1,34 @@
 #include "io/recording_writer.hpp"
 
+#include <fcntl.h>
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 
 #include "io/recording.hpp"
+#include "src/bulk_buffer.hpp"
 #include "src/log.hpp"
 #include "src/version.hpp"
 
 namespace popcode {
+
+namespace {
+
+// fsync of a file or folder by path; throws naming the path.
+void sync_path(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY);
+  if (fd < 0) throw InternalError(fmt::format("{}: cannot open to sync: {}", path, std::strerror(errno)));
+  const int rc = ::fsync(fd);
+  const int err = errno;
+  ::close(fd);
+  if (rc != 0) throw InternalError(fmt::format("{}: fsync failed: {}", path, std::strerror(err)));
+}
+
+}  // namespace
 
 std::vector<std::int64_t> neuron_block_chunk(std::int64_t rows, std::int64_t neurons) {
   const std::int64_t chunk_rows = std::clamp<std::int64_t>(rows, 1, 8192);
@@ -37,9 +55,11 @@ RecordingWriter::RecordingWriter(const Context& ctx, std::string path, Recording
     h5::create_dataset<std::int32_t>(file_, "/neurons/plane", {L.neurons});
   }
   if (L.gad) h5::create_dataset<std::uint8_t>(file_, "/neurons/gad_positive", {L.neurons});
+  writeback_fd_ = ::open(partial_.c_str(), O_RDONLY);  // optional: -1 only loses the early writeback
 }
 
 RecordingWriter::~RecordingWriter() {
+  if (writeback_fd_ >= 0) ::close(writeback_fd_);
   if (finished_) return;
   // Interrupted: close without the completing steps and remove the partial file. Reached on all ranks
   // together when the error was agreed; a rank-local failure aborts the job instead.
@@ -50,14 +70,68 @@ RecordingWriter::~RecordingWriter() {
   if (ctx_.root()) std::remove(partial_.c_str());
 }
 
-void RecordingWriter::write_columns(const std::string& dataset, Range columns, std::span<const float> block) {
+void RecordingWriter::write_columns(const std::string& dataset, Range columns, std::span<const float> block,
+                                   BlockOrder order) {
   const auto shape = h5::shape_of(file_, dataset);
-  const std::int64_t rows = shape.dims.at(0);
-  if (static_cast<std::int64_t>(block.size()) != rows * columns.size()) {
+  const std::int64_t rows = shape.dims.at(0), n = columns.size();
+  if (static_cast<std::int64_t>(block.size()) != rows * n) {
     throw InternalError(fmt::format("{}: {}: block of {} values for {} rows x {} columns", partial_, dataset,
-                                    block.size(), rows, columns.size()));
+                                    block.size(), rows, n));
   }
-  h5::write_block<float>(file_, dataset, {0, columns.begin}, {columns.empty() ? 0 : rows, columns.size()}, block);
+  // Copies columns [a, a + w) of the block (relative to columns.begin) into `dst` as rows x w, row-major.
+  // Neuron-major blocks are transposed by 64 x 64 tiles so that reads and writes stay in cache.
+  const auto pack = [&](std::int64_t a, std::int64_t w, float* dst) {
+    if (order == BlockOrder::row_major) {
+      for (std::int64_t r = 0; r < rows; ++r) {
+        std::memcpy(dst + r * w, block.data() + r * n + a, static_cast<std::size_t>(w) * sizeof(float));
+      }
+      return;
+    }
+    constexpr std::int64_t tile = 64;
+    for (std::int64_t r0 = 0; r0 < rows; r0 += tile) {
+      const std::int64_t r1 = std::min(rows, r0 + tile);
+      for (std::int64_t j0 = 0; j0 < w; j0 += tile) {
+        const std::int64_t j1 = std::min(w, j0 + tile);
+        for (std::int64_t j = j0; j < j1; ++j) {
+          const float* src = block.data() + (a + j) * rows;
+          for (std::int64_t r = r0; r < r1; ++r) dst[r * w + j] = src[r];
+        }
+      }
+    }
+  };
+  if (shape.chunk.size() != 2) {
+    const float* data = block.data();
+    FloatBlock packed;
+    if (order == BlockOrder::neuron_major) {
+      packed.resize(block.size());
+      pack(0, n, packed.data());
+      data = packed.data();
+    }
+    h5::write_block<float>(file_, dataset, {0, columns.begin}, {columns.empty() ? 0 : rows, n},
+                           std::span<const float>(data, block.size()));
+    return;
+  }
+  // Chunked (rows x neurons) datasets hold all rows of a few neighbouring columns per chunk. Handing HDF5
+  // a row-major block makes MPI-IO gather one short run per row and chunk (~250 bytes each); instead each
+  // chunk column's share of the block is packed contiguously and written on its own, which makes every
+  // whole chunk one contiguous write (import of 224 MB: 0.23 s -> 0.10 s). The writes are independent
+  // (storage is allocated at creation), so ranks with fewer chunk columns do not wait for the others.
+  const std::int64_t width = shape.chunk[1];
+  FloatBlock packed;
+  for (std::int64_t c0 = columns.begin / width * width; c0 < columns.end; c0 += width) {
+    const std::int64_t a = std::max(c0, columns.begin), b = std::min(c0 + width, columns.end), w = b - a;
+    packed.resize(static_cast<std::size_t>(rows * w));
+    pack(a - columns.begin, w, packed.data());
+    h5::write_block_independent<float>(file_, dataset, {0, a}, {rows, w}, packed);
+    unsubmitted_ += rows * w * static_cast<std::int64_t>(sizeof(float));
+#ifdef SYNC_FILE_RANGE_WRITE
+    // Start the disk writes now (asynchronously), so that the fsync in finish() has little left to do.
+    if (writeback_fd_ >= 0 && unsubmitted_ >= (32 << 20)) {
+      ::sync_file_range(writeback_fd_, 0, 0, SYNC_FILE_RANGE_WRITE);
+      unsubmitted_ = 0;
+    }
+#endif
+  }
 }
 
 template <typename T>
@@ -108,9 +182,12 @@ void RecordingWriter::finish(const RecordingMetadata& meta, const std::function<
       h5::write_attribute(f, "/", "created_by", fmt::format("popcode {} ({})", version_string(), git_revision()));
       if (extra) extra(f);
       f.close();
+      sync_path(partial_);
       std::error_code ec;
       std::filesystem::rename(partial_, path_, ec);
       if (ec) throw UsageError(fmt::format("cannot move {} to {}: {}", partial_, path_, ec.message()));
+      const std::filesystem::path folder = std::filesystem::path(path_).parent_path();
+      sync_path(folder.empty() ? std::string(".") : folder.string());
     } catch (const std::exception& e) {
       error = e.what();
       std::remove(partial_.c_str());

@@ -18,6 +18,9 @@
 
 namespace popcode {
 
+// Order of a (rows x columns) block in memory: row-major, or neuron-major (column j's rows contiguous).
+enum class BlockOrder { row_major, neuron_major };
+
 struct RecordingLayout {
   std::int64_t presentations = 0;
   std::int64_t neurons = 0;
@@ -54,14 +57,18 @@ class RecordingWriter {
   // The open parallel file, for collective writes of extra datasets (e.g. /truth).
   const h5::File& file() const { return file_; }
 
-  // Collective. Writes columns `columns` of a 2-D (rows x columns) float32 dataset from a row-major
-  // block (the float image of a Matrix with one row per column of the dataset). Empty ranges are fine.
-  void write_columns(const std::string& dataset, Range columns, std::span<const float> block);
+  // Collective. Writes columns `columns` of a 2-D (rows x columns) float32 dataset from a block of
+  // rows x columns.size() values, row-major (the float image of a Matrix with one row per column of the
+  // dataset) or neuron-major (each column's rows contiguous). Empty ranges are fine.
+  void write_columns(const std::string& dataset, Range columns, std::span<const float> block,
+                     BlockOrder order = BlockOrder::row_major);
   // Collective. Writes rows `rows` of a dataset from a row-major block covering whole rows.
   template <typename T>
   void write_rows(const std::string& dataset, Range rows, std::span<const T> block);
 
-  // Collective. Completes the file (see the header comment). `extra` runs on rank 0 only, in the serial
+  // Collective. Completes the file (see the header comment). The file's data reach the disk (fsync) before
+  // the rename, and the rename reaches it before finish returns: after a crash of the node the path holds
+  // the whole recording or nothing. `extra` runs on rank 0 only, in the serial
   // session, for small datasets such as the planted truth's scalars.
   void finish(const RecordingMetadata& meta, const std::function<void(const h5::File&)>& extra = {});
 
@@ -71,6 +78,8 @@ class RecordingWriter {
   std::string partial_;
   RecordingLayout layout_;
   h5::File file_;
+  int writeback_fd_ = -1;           // this rank's descriptor on the partial file, to start writeback early
+  std::int64_t unsubmitted_ = 0;    // bytes this rank wrote since it last started writeback
   bool finished_ = false;
 };
 

@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <bit>
 #include <chrono>
 #include <cmath>
 #include <cstring>
@@ -141,32 +142,31 @@ class Fd {
   int fd_;
 };
 
-// Every reader returns its neuron block in the writer's order: the (rows x n) hyperslab of the recording's
-// dataset, row-major. Storage that is neuron-major is transposed once, here.
-std::vector<float> neuron_major_to_rows(const std::vector<float>& nm, std::int64_t rows, std::int64_t n) {
-  std::vector<float> out(nm.size());
-  for (std::int64_t j = 0; j < n; ++j)
-    for (std::int64_t r = 0; r < rows; ++r) out[static_cast<std::size_t>(r * n + j)] = nm[static_cast<std::size_t>(j * rows + r)];
-  return out;
-}
-
 // Neuron block of a raw (npy) array. Storage is neuron-contiguous when exactly one of "stored neurons x
 // rows" and "Fortran order" holds; then the block is one read. Otherwise every row holds a run of the
 // block's neurons, read in batches of rows (one read per batch; the gaps are other ranks' neurons).
-std::vector<float> read_raw_block(const BulkInfo& b, Range neurons) {
+BulkBlock read_raw_block(const BulkInfo& b, Range neurons) {
   const std::int64_t n = neurons.size(), rows = b.rows;
-  std::vector<float> out(static_cast<std::size_t>(n * rows));
-  if (n == 0 || rows == 0) return out;
+  const bool neuron_contiguous = (b.neurons_first != 0) != (b.fortran_order != 0);
+  BulkBlock block{FloatBlock(static_cast<std::size_t>(n * rows)), neuron_contiguous ? BlockOrder::neuron_major : BlockOrder::row_major};
+  FloatBlock& out = block.values;
+  if (n == 0 || rows == 0) return block;
   NpyHeader h;
   parse_npy_descr(b.dtype, h, b.file);
   const std::size_t item = static_cast<std::size_t>(h.item_size);
   Fd fd(b.file);
-  const bool neuron_contiguous = (b.neurons_first != 0) != (b.fortran_order != 0);
+  // Native float32 whose block is one contiguous run (whole rows, or neuron-major storage): read into place.
+  const bool native_f4 = h.kind == 'f' && item == 4 && h.big_endian == (std::endian::native == std::endian::big);
+  if (native_f4 && (neuron_contiguous || n == b.neurons)) {
+    const std::uint64_t first = neuron_contiguous ? static_cast<std::uint64_t>(neurons.begin * rows) * item : 0;
+    fd.read_at(reinterpret_cast<unsigned char*>(out.data()), out.size() * item, b.offset + first);
+    return block;
+  }
   if (neuron_contiguous) {
     std::vector<unsigned char> raw(static_cast<std::size_t>(n * rows) * item);
     fd.read_at(raw.data(), raw.size(), b.offset + static_cast<std::uint64_t>(neurons.begin * rows) * item);
     convert_npy_elements(h, raw.data(), out.size(), out.data());
-    return neuron_major_to_rows(out, rows, n);
+    return block;
   }
   const std::int64_t batch = std::max<std::int64_t>(1, (16 << 20) / static_cast<std::int64_t>(b.neurons * item));
   std::vector<unsigned char> raw;
@@ -181,14 +181,15 @@ std::vector<float> read_raw_block(const BulkInfo& b, Range neurons) {
                            out.data() + r * n);
     }
   }
-  return out;
+  return block;
 }
 
 // Neuron block of a 2-D HDF5 dataset, stored (rows x neurons) or (neurons x rows), with one collective
 // hyperslab read (the caller bounds the block to 256 MiB).
-std::vector<float> read_hdf5_block(const Context& ctx, const BulkInfo& b, Range neurons) {
+BulkBlock read_hdf5_block(const Context& ctx, const BulkInfo& b, Range neurons) {
   const std::int64_t n = neurons.size(), rows = b.rows;
-  std::vector<float> out(static_cast<std::size_t>(n * rows));
+  BulkBlock block{FloatBlock(static_cast<std::size_t>(n * rows)), b.neurons_first ? BlockOrder::neuron_major : BlockOrder::row_major};
+  FloatBlock& out = block.values;
   h5::File f = h5::File::open_parallel(b.file, h5::Access::read_only, ctx.comm(), ExitCode::bad_input);
   if (b.neurons_first) {
     h5::read_block<float>(f, b.dataset, {neurons.begin, 0}, {n > 0 ? n : 0, n > 0 ? rows : 0}, out);
@@ -196,33 +197,36 @@ std::vector<float> read_hdf5_block(const Context& ctx, const BulkInfo& b, Range 
     h5::read_block<float>(f, b.dataset, {0, neurons.begin}, {n > 0 ? rows : 0, n}, out);
   }
   f.close();
-  return b.neurons_first ? neuron_major_to_rows(out, rows, n) : out;
+  return block;
 }
 
 // NWB: average the (time x ROIs) series over each presentation's window [begin, end) of samples.
-std::vector<float> read_binned_block(const Context& ctx, const BulkInfo& b, Range neurons) {
+BulkBlock read_binned_block(const Context& ctx, const BulkInfo& b, Range neurons) {
   const std::int64_t n = neurons.size(), rows = b.rows;
   const std::int64_t samples = b.window_end.empty() ? 0 : *std::max_element(b.window_end.begin(), b.window_end.end());
   BulkInfo series = b;
   series.rows = samples;
-  const std::vector<float> trace = read_hdf5_block(ctx, series, neurons);  // samples x n
-  std::vector<float> out(static_cast<std::size_t>(n * rows));
+  const BulkBlock trace = read_hdf5_block(ctx, series, neurons);
+  // Element (sample s, neuron j) of the trace in its stored order.
+  const std::int64_t s_stride = trace.order == BlockOrder::row_major ? n : 1, j_stride = trace.order == BlockOrder::row_major ? 1 : samples;
+  BulkBlock block{FloatBlock(static_cast<std::size_t>(n * rows)), BlockOrder::row_major};
+  FloatBlock& out = block.values;
   std::vector<double> sum(static_cast<std::size_t>(n));
   for (std::int64_t p = 0; p < rows; ++p) {
     const std::int64_t s0 = b.window_begin[static_cast<std::size_t>(p)], s1 = b.window_end[static_cast<std::size_t>(p)];
     std::fill(sum.begin(), sum.end(), 0.0);
     for (std::int64_t s = s0; s < s1; ++s)
-      for (std::int64_t j = 0; j < n; ++j) sum[static_cast<std::size_t>(j)] += trace[static_cast<std::size_t>(s * n + j)];
+      for (std::int64_t j = 0; j < n; ++j) sum[static_cast<std::size_t>(j)] += trace.values[static_cast<std::size_t>(s * s_stride + j * j_stride)];
     for (std::int64_t j = 0; j < n; ++j) {
       out[static_cast<std::size_t>(p * n + j)] = static_cast<float>(sum[static_cast<std::size_t>(j)] / static_cast<double>(s1 - s0));
     }
   }
-  return out;
+  return block;
 }
 
 // Sensorium: each rank reads its rows (one .npy of N values per trial), then the blocks are exchanged.
 // Always the rank's whole neuron block (for_each_block reads row files in one step).
-std::vector<float> read_row_files(const Context& ctx, const BulkInfo& b, Range neurons) {
+BulkBlock read_row_files(const Context& ctx, const BulkInfo& b, Range neurons) {
   const BlockLayout row_layout(b.rows, ctx.size()), neuron_layout(b.neurons, ctx.size());
   const Range mine = row_layout.range(ctx.rank());
   Matrix local(b.neurons, mine.size());
@@ -247,12 +251,12 @@ std::vector<float> read_row_files(const Context& ctx, const BulkInfo& b, Range n
   }
   // Column-major (n x rows) is already the row-major (rows x n) hyperslab.
   const std::span<const double> v = block.values();
-  return std::vector<float>(v.begin(), v.end());
+  return BulkBlock{FloatBlock(v.begin(), v.end()), BlockOrder::row_major};
 }
 
 // Rank 0 holds the whole matrix (neuron-major) and sends every rank its neuron run. Called once per import
 // (for_each_block reads these sources in one step), so the importer decodes the source once.
-std::vector<float> scatter_from_root(const Context& ctx, Importer& importer, const BulkInfo& b, Range neurons) {
+BulkBlock scatter_from_root(const Context& ctx, Importer& importer, const BulkInfo& b, Range neurons) {
   std::int64_t want[2] = {neurons.begin, neurons.size()};
   std::vector<std::int64_t> all(2 * static_cast<std::size_t>(ctx.size()));
   mpi_check(MPI_Allgather(want, 2, MPI_INT64_T, all.data(), 2, MPI_INT64_T, ctx.comm()), "MPI_Allgather");
@@ -273,11 +277,12 @@ std::vector<float> scatter_from_root(const Context& ctx, Importer& importer, con
     counts[static_cast<std::size_t>(r)] = static_cast<int>(all[2 * r + 1] * b.rows);
     displs[static_cast<std::size_t>(r)] = static_cast<int>(all[2 * r] * b.rows);
   }
-  std::vector<float> out(static_cast<std::size_t>(neurons.size() * b.rows));
+  BulkBlock block{FloatBlock(static_cast<std::size_t>(neurons.size() * b.rows)), BlockOrder::neuron_major};
+  FloatBlock& out = block.values;
   mpi_check(MPI_Scatterv(whole.data(), counts.data(), displs.data(), MPI_FLOAT, out.data(), static_cast<int>(out.size()),
                          MPI_FLOAT, 0, ctx.comm()),
             "MPI_Scatterv");
-  return neuron_major_to_rows(out, b.rows, neurons.size());
+  return block;
 }
 
 // Collective: CRC-32 of bytes [crc_begin, crc_begin + crc_length) of the file, each rank hashing one slice
@@ -330,13 +335,13 @@ SourceInfo describe_source(const Context& ctx, Importer& importer, const std::st
   return info;
 }
 
-std::vector<float> read_bulk_block(const Context& ctx, Importer& importer, const SourceInfo& info, const BulkInfo& bulk,
+BulkBlock read_bulk_block(const Context& ctx, Importer& importer, const SourceInfo& info, const BulkInfo& bulk,
                                    Range neurons) {
   (void)info;
   switch (bulk.kind) {
     case BulkInfo::raw_file: {
       std::string error;
-      std::vector<float> out;
+      BulkBlock out;
       try {
         out = read_raw_block(bulk, neurons);
       } catch (const Error& e) {
@@ -376,18 +381,24 @@ void for_each_block(const Context& ctx, Importer& importer, const SourceInfo& in
   for (std::int64_t s = 0; s < steps; ++s) {
     const std::int64_t b0 = std::min(mine.end, mine.begin + s * step), b1 = std::min(mine.end, b0 + step);
     const Range part{b0, b1};
-    std::vector<float> block = read_bulk_block(ctx, importer, info, bulk, part);
+    const BulkBlock block = read_bulk_block(ctx, importer, info, bulk, part);
     sink(part, block);
     progress.advance();
   }
   progress.finish();
 }
 
+// Branch-free on the bit patterns (exponent all ones: NaN when the mantissa is non-zero, else infinity),
+// so the loop vectorises.
 void count_values(std::span<const float> v, ImportSummary& s) {
-  for (float x : v) {
-    if (std::isnan(x)) ++s.nan;
-    else if (std::isinf(x)) ++s.inf;
+  std::int64_t nan = 0, inf = 0;
+  for (const float x : v) {
+    const std::uint32_t magnitude = std::bit_cast<std::uint32_t>(x) & 0x7fffffffu;
+    nan += magnitude > 0x7f800000u;
+    inf += magnitude == 0x7f800000u;
   }
+  s.nan += nan;
+  s.inf += inf;
 }
 
 }  // namespace
@@ -418,14 +429,14 @@ ImportSummary import_recording(const Context& ctx, const std::string& path, cons
   if (info.responses.check_crc) verify_crc(ctx, info.responses);
   {
     RecordingWriter writer(ctx, out, info.layout);
-    for_each_block(ctx, *importer, info, info.responses, "import responses", [&](Range part, const std::vector<float>& b) {
-      count_values(b, summary);
-      writer.write_columns("/responses", part, b);
+    for_each_block(ctx, *importer, info, info.responses, "import responses", [&](Range part, const BulkBlock& b) {
+      count_values(b.values, summary);
+      writer.write_columns("/responses", part, b.values, b.order);
     });
     if (info.layout.spont_timepoints > 0) {
-      for_each_block(ctx, *importer, info, info.spontaneous, "import spontaneous", [&](Range part, const std::vector<float>& b) {
-        count_values(b, summary);
-        writer.write_columns("/spontaneous", part, b);
+      for_each_block(ctx, *importer, info, info.spontaneous, "import spontaneous", [&](Range part, const BulkBlock& b) {
+        count_values(b.values, summary);
+        writer.write_columns("/spontaneous", part, b.values, b.order);
       });
     }
     // Small per-neuron arrays and the images: rank 0 holds them (from describe) and writes all rows.
@@ -518,10 +529,10 @@ std::string inspect_source(const Context& ctx, const std::string& path, const Im
   std::int64_t counts[4] = {0, 0, 0, 0};
   ImportSummary resp_counts, spont_counts;
   for_each_block(ctx, *importer, info, info.responses, "inspect responses",
-                 [&](Range, const std::vector<float>& b) { count_values(b, resp_counts); });
+                 [&](Range, const BulkBlock& b) { count_values(b.values, resp_counts); });
   if (info.layout.spont_timepoints > 0) {
     for_each_block(ctx, *importer, info, info.spontaneous, "inspect spontaneous",
-                   [&](Range, const std::vector<float>& b) { count_values(b, spont_counts); });
+                   [&](Range, const BulkBlock& b) { count_values(b.values, spont_counts); });
   }
   counts[0] = resp_counts.nan;
   counts[1] = resp_counts.inf;

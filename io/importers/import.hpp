@@ -23,6 +23,7 @@
 
 #include "io/recording_writer.hpp"
 #include "partition/block_layout.hpp"
+#include "src/bulk_buffer.hpp"
 #include "src/context.hpp"
 
 namespace popcode {
@@ -111,10 +112,16 @@ std::string detect_format(const std::string& path);
 // Collective: describe on rank 0, agree on errors, broadcast.
 SourceInfo describe_source(const Context& ctx, Importer& importer, const std::string& path);
 
-// Collective: this rank's neuron block `neurons` of `bulk`, as (rows x neurons) row-major float32: the
-// hyperslab order of the recording's dataset.
-std::vector<float> read_bulk_block(const Context& ctx, Importer& importer, const SourceInfo& info, const BulkInfo& bulk,
-                                   Range neurons);
+// A rank's neuron block of a bulk array in the order the source stores it: RecordingWriter::write_columns
+// packs either order into the file's chunks, so no reader transposes.
+struct BulkBlock {
+  FloatBlock values;
+  BlockOrder order = BlockOrder::row_major;
+};
+
+// Collective: this rank's neuron block `neurons` of `bulk` (rows x neurons, in the source's order).
+BulkBlock read_bulk_block(const Context& ctx, Importer& importer, const SourceInfo& info, const BulkInfo& bulk,
+                          Range neurons);
 
 struct ImportSummary {
   std::int64_t presentations = 0, neurons = 0, images = 0, spont = 0;

@@ -73,6 +73,44 @@ TEST(Recording, WritesAndReadsNeuronBlocks) {
   EXPECT_EQ(counts.inf, 0);
 }
 
+// Enough rows that chunks are 64 columns wide, so rank blocks (200 columns over 1-3 ranks) start and end
+// inside chunks; written neuron-major by half the columns' owners and row-major by the rest.
+TEST(Recording, WriteColumnsPacksBothOrdersIntoChunks) {
+  const Context ctx(MPI_COMM_WORLD);
+  testing::SharedTempDir dir(ctx);
+  const std::string path = dir.file("orders.h5");
+  const std::int64_t rows = 4100, n = 200;
+  ASSERT_EQ(neuron_block_chunk(rows, n), (std::vector<std::int64_t>{rows, 64}));
+  RecordingLayout layout;
+  layout.presentations = rows;
+  layout.neurons = n;
+  layout.images = 1;
+  {
+    RecordingWriter w(ctx, path, layout);
+    const Range mine = BlockLayout(n, ctx.size()).range(ctx.rank());
+    const BlockOrder order = ctx.rank() % 2 == 0 ? BlockOrder::neuron_major : BlockOrder::row_major;
+    std::vector<float> block(static_cast<std::size_t>(rows * mine.size()));
+    for (std::int64_t r = 0; r < rows; ++r)
+      for (std::int64_t j = 0; j < mine.size(); ++j) {
+        const std::size_t at = static_cast<std::size_t>(order == BlockOrder::row_major ? r * mine.size() + j : j * rows + r);
+        block[at] = resp_value(r, mine.begin + j);
+      }
+    w.write_columns("/responses", mine, block, order);
+    RecordingMetadata meta;
+    meta.stimulus_id.assign(static_cast<std::size_t>(rows), 0);
+    w.finish(meta);
+  }
+  if (ctx.root()) {
+    h5::File f = h5::File::open(path, h5::Access::read_only, ExitCode::internal);
+    const std::vector<float> all = h5::read_all<float>(f, "/responses");
+    ASSERT_EQ(all.size(), static_cast<std::size_t>(rows * n));
+    std::int64_t wrong = 0;
+    for (std::int64_t r = 0; r < rows; ++r)
+      for (std::int64_t j = 0; j < n; ++j) wrong += all[static_cast<std::size_t>(r * n + j)] != resp_value(r, j);
+    EXPECT_EQ(wrong, 0);
+  }
+}
+
 TEST(Recording, CountsNanAndInfOverAllRanks) {
   const Context ctx(MPI_COMM_WORLD);
   testing::SharedTempDir dir(ctx);
