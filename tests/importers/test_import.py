@@ -1,6 +1,6 @@
 """End-to-end tests of `popcode import` and `popcode inspect`, run by ctest with Debian's /usr/bin/python3.
 
-    test_import.py POPCODE MPIEXEC SOURCE_DIR {formats|hostile}
+    test_import.py POPCODE MPIEXEC SOURCE_DIR {formats|hostile|real_classes}
 
 formats: makes miniature files in every format (make_import_fixtures.py), imports each at 1, 2 and 3 ranks
 and checks that the recording holds exactly the source values (bitwise for float32 responses, NaN where the
@@ -8,6 +8,10 @@ source has NaN); checks `inspect` (text and JSON) on each; and that the imported
 preprocess stage.
 hostile: every file listed in tests/hostile/MANIFEST.tsv must make `popcode import` exit 3 with a message
 containing the listed text, within the time limit, leaving neither the output nor its .partial file.
+real_classes: the real class files of Stringer et al. 2019 (stimuli_class_assignment.mat, 16 names, and
+stimuli_class_assignment_confident.mat, 12 names; 2,800 labels each) imported beside a natimg2800-shaped MAT
+source, from $POPCODE_SHARED_DATA/stringer2019 or else ../shared/data/stringer2019 beside the repository;
+skipped with a message when they are absent.
 Exits 77 (ctest: skipped) when numpy, scipy or h5py are missing.
 """
 import json
@@ -127,7 +131,46 @@ def hostile():
     check(n >= 30, f"only {n} hostile files in the manifest")
 
 
-{"formats": formats, "hostile": hostile}[MODE]()
+def real_classes():
+    folder = os.path.join(os.environ.get("POPCODE_SHARED_DATA", os.path.join(SRC, "..", "shared", "data")), "stringer2019")
+    files = {"stimuli_class_assignment.mat": 16, "stimuli_class_assignment_confident.mat": 12}
+    missing = [f for f in files if not os.path.exists(os.path.join(folder, f))]
+    if missing:
+        print(f"SKIP: {', '.join(missing)} not found in {folder} (set POPCODE_SHARED_DATA to the shared data folder)")
+        sys.exit(77)
+    work = tempfile.mkdtemp(prefix="popcode-classes-")
+    # A natimg2800-shaped session: each of the 2,800 images once, then a gray screen (id 2801 = max).
+    K, N = 2800, 5
+    rng = np.random.default_rng(5)
+    istim = np.concatenate([rng.permutation(K) + 1, [K + 1]]).astype(np.float64)
+    resp = rng.standard_normal((K + 1, N))
+    src = os.path.join(work, "natimg2800_M000000_2017-01-01.mat")
+    scipy.io.savemat(src, {"stim": {"resp": resp, "istim": istim.reshape(-1, 1), "spont": rng.standard_normal((20, N))}},
+                     do_compression=True)
+    for name, n_names in files.items():
+        ref = scipy.io.loadmat(os.path.join(folder, name))
+        labels = ref["class_assignment"].ravel().astype(np.int64)
+        names = [str(np.asarray(x).ravel()[0]) for x in ref["class_names"].ravel()]
+        check(len(names) == n_names and labels.size == K, f"{name}: the reference itself has {len(names)} names, {labels.size} labels")
+        for ranks in (1, 2):
+            out = os.path.join(work, f"{name}_np{ranks}.h5")
+            r = run(ranks, ["import", src, "--classes", os.path.join(folder, name), "--out", out])
+            check(r.returncode == 0, f"{name} np{ranks}: exit {r.returncode}: {r.stderr[-1500:]}")
+            if r.returncode != 0:
+                continue
+            with h5py.File(out, "r") as f:
+                got_names = [n.decode() if isinstance(n, bytes) else n for n in f["classes/names"][...]]
+                got_labels = f["classes/label"][...]
+                check(got_names == names, f"{name} np{ranks}: names {got_names}, expected {names}")
+                check(got_labels.shape == (K,) and np.array_equal(got_labels, labels),
+                      f"{name} np{ranks}: labels differ ({got_labels.shape}, first {got_labels[:8]} vs {labels[:8]})")
+                check(int(f.attrs["n_images"]) == K, f"{name} np{ranks}: n_images {f.attrs['n_images']}")
+                check(np.array_equal(f["stimulus_id"][...], np.where(istim == K + 1, -1, istim - 1).astype(np.int32)),
+                      f"{name} np{ranks}: stimulus ids differ")
+        print(f"{name}: {len(names)} names, {labels.size} labels imported")
+
+
+{"formats": formats, "hostile": hostile, "real_classes": real_classes}[MODE]()
 if failures:
     print(f"{len(failures)} failures")
     sys.exit(1)
