@@ -10,6 +10,7 @@
 
 #include "io/npy.hpp"
 #include "src/errors.hpp"
+#include "numpy_test_util.hpp"
 
 #ifndef POPCODE_SOURCE_DIR
 #error "POPCODE_SOURCE_DIR must name the repository root (the fixtures live under it)"
@@ -18,27 +19,9 @@
 namespace popcode {
 namespace {
 
-std::string fixture(const std::string& file) {
-  return std::string(POPCODE_SOURCE_DIR) + "/tests/fixtures/numpy/" + file;
-}
-
-std::vector<unsigned char> slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  EXPECT_TRUE(in) << path;
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-// The message of the InputError that f() throws ("" and a test failure if it throws none).
-template <typename F>
-std::string input_error(F&& f) {
-  try {
-    f();
-  } catch (const InputError& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "no InputError";
-  return "";
-}
+using testing::input_error;
+using testing::slurp;
+const auto fixture = testing::numpy_fixture;
 
 // Builds a .npy byte stream: magic, version, header padded to a multiple of 64, then data.
 std::vector<unsigned char> npy(int major, const std::string& dict, const std::vector<unsigned char>& data) {

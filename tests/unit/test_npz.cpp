@@ -14,6 +14,7 @@
 #include "io/npy.hpp"
 #include "io/npz.hpp"
 #include "src/errors.hpp"
+#include "numpy_test_util.hpp"
 
 #ifndef POPCODE_SOURCE_DIR
 #error "POPCODE_SOURCE_DIR must name the repository root (the fixtures live under it)"
@@ -22,25 +23,11 @@
 namespace popcode {
 namespace {
 
+using testing::input_error;
+using testing::slurp;
+const auto fixture = testing::numpy_fixture;
+
 std::string source_path(const std::string& rel) { return std::string(POPCODE_SOURCE_DIR) + "/" + rel; }
-std::string fixture(const std::string& file) { return source_path("tests/fixtures/numpy/" + file); }
-
-std::vector<unsigned char> slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  EXPECT_TRUE(in) << path;
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-template <typename F>
-std::string input_error(F&& f) {
-  try {
-    f();
-  } catch (const InputError& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "no InputError";
-  return "";
-}
 
 const std::vector<double> kResp = {0, 0.25, 0.5, 0.75, 1, 1.25, 1.5, 1.75, 2, 2.25, 2.5, 2.75, 3, 3.25, 3.5};
 const std::vector<double> kStimuli = {0.5, 1.5, 2.5, 3.5, 4.5};

@@ -10,6 +10,7 @@
 #include "io/npy.hpp"
 #include "io/pickle.hpp"
 #include "src/errors.hpp"
+#include "numpy_test_util.hpp"
 
 #ifndef POPCODE_SOURCE_DIR
 #error "POPCODE_SOURCE_DIR must name the repository root (the fixtures live under it)"
@@ -18,20 +19,9 @@
 namespace popcode {
 namespace {
 
-std::string fixture(const std::string& file) {
-  return std::string(POPCODE_SOURCE_DIR) + "/tests/fixtures/numpy/" + file;
-}
-
-template <typename F>
-std::string input_error(F&& f) {
-  try {
-    f();
-  } catch (const InputError& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "no InputError";
-  return "";
-}
+using testing::input_error;
+using testing::slurp;
+const auto fixture = testing::numpy_fixture;
 
 using Shape = std::vector<std::int64_t>;
 
