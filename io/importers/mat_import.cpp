@@ -105,14 +105,17 @@ class MatFile {
   // Whole variable, or null when absent. The header is checked first: a variable whose dimensions claim
   // more data than the file could hold even at deflate's maximum ratio (1032:1) is refused before matio
   // allocates for it.
-  Var read(const std::string& name) const {
+  // `listed` is the variable's header from infos(), when the caller has it: a compressed variable's header
+  // costs a pass of inflate over the whole variable, so reusing it saves one of the two passes.
+  Var read(const std::string& name, const matvar_t* listed = nullptr) const {
     g_matio_message.clear();
     {
-      Var info(Mat_VarReadInfo(mat_, name.c_str()));
+      Var fresh(listed == nullptr ? Mat_VarReadInfo(mat_, name.c_str()) : nullptr);
+      const matvar_t* info = listed != nullptr ? listed : fresh.get();
       if (info == nullptr) return nullptr;
       std::error_code ec;
       const double file_bytes = static_cast<double>(std::filesystem::file_size(path_, ec));
-      const double claimed = claimed_bytes(info.get(), 0);
+      const double claimed = claimed_bytes(info, 0);
       if (claimed > 1032.0 * file_bytes + (1 << 20)) {
         throw InputError(fmt::format("{}: variable '{}' claims {:.0f} bytes of data, more than a {:.0f}-byte file can hold",
                                      path_, name, claimed, file_bytes));
@@ -382,7 +385,7 @@ class MatImporter final : public Importer {
       L.positions = true;
     }
     if (!v73_) {
-      if (Var stat = mat_->read("stat")) read_redcell(stat.get(), N, info);
+      if (Var stat = read_top("stat")) read_redcell(stat.get(), N, info);
     }
     if (!options_.images.empty()) describe_images(info);
     if (!options_.classes.empty()) describe_classes(info);
@@ -464,12 +467,23 @@ class MatImporter final : public Importer {
     return out;
   }
 
+  // A top-level variable of a v5 file (null when absent), reusing its header from the listing (see
+  // MatFile::read). Matio finds a variable by name by decoding every variable before it, so a name the
+  // listing does not hold is answered from the listing, not by another pass over the file.
+  Var read_top(const std::string& name) {
+    if (infos_.empty()) infos_ = mat_->infos();
+    for (const Var& v : infos_) {
+      if (v != nullptr && v->name != nullptr && name == v->name) return mat_->read(name, v.get());
+    }
+    return nullptr;
+  }
+
   std::optional<Field> top_level_field(const std::string& name) {
     if (v73_) {
       if (!h5::exists(*h5_, "/" + name)) return std::nullopt;
       return from_h5(name, "/" + name);
     }
-    Var v = mat_->read(name);
+    Var v = read_top(name);
     if (!v) return std::nullopt;
     held_.push_back(std::move(v));
     return from_var(held_.back().get());
@@ -483,7 +497,7 @@ class MatImporter final : public Importer {
       return;
     }
     // v5: stim is compressed, so it is read whole (data included) here.
-    stim_ = mat_->read("stim");
+    stim_ = read_top("stim");
     if (stim_ == nullptr || stim_->class_type != MAT_C_STRUCT) {
       throw InputError(fmt::format("{}: 'stim' is {}, expected a struct", path_, stim_ ? class_name(stim_.get()) : "unreadable"));
     }
