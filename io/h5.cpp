@@ -364,18 +364,17 @@ void write_block(const File& file, const std::string& path, const std::vector<st
 }
 
 template <typename T>
-void write_block_independent(const File& file, const std::string& path, const std::vector<std::int64_t>& offset,
+void write_block_independent(const File& file, hid_t dataset, const std::string& path, const std::vector<std::int64_t>& offset,
                              const std::vector<std::int64_t>& count, std::span<const T> data) {
   ScopedPhase phase(Phase::io);
-  Handle d = open_dataset(file, path);
-  if (is_empty(d.id())) return;
+  if (is_empty(dataset)) return;
   Handle memspace;
-  Handle filespace = selection(d.id(), offset, count, file, path, &memspace);
+  Handle filespace = selection(dataset, offset, count, file, path, &memspace);
   Handle dxpl(H5Pcreate(H5P_DATASET_XFER));
   if (file.parallel()) H5Pset_dxpl_mpio(dxpl.id(), H5FD_MPIO_INDEPENDENT);
   static const T dummy{};
   const T* buf = data.empty() ? &dummy : data.data();
-  check(H5Dwrite(d.id(), native_type<T>(), memspace.id(), filespace.id(), dxpl.id(), buf), file, path,
+  check(H5Dwrite(dataset, native_type<T>(), memspace.id(), filespace.id(), dxpl.id(), buf), file, path,
         fmt::format("write block at [{}]", fmt::join(offset, ", ")));
 }
 
@@ -620,7 +619,7 @@ std::vector<double> read_double_array_attribute(const File& file, const std::str
                                     const std::vector<std::int64_t>&);                                                 \
   template void write_block<T>(const File&, const std::string&, const std::vector<std::int64_t>&,                      \
                                const std::vector<std::int64_t>&, std::span<const T>);                                  \
-  template void write_block_independent<T>(const File&, const std::string&, const std::vector<std::int64_t>&,          \
+  template void write_block_independent<T>(const File&, hid_t, const std::string&, const std::vector<std::int64_t>&,   \
                                            const std::vector<std::int64_t>&, std::span<const T>);                      \
   template void read_block<T>(const File&, const std::string&, const std::vector<std::int64_t>&,                       \
                               const std::vector<std::int64_t>&, std::span<T>);                                         \

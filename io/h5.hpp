@@ -126,10 +126,12 @@ void write_block(const File& file, const std::string& path, const std::vector<st
 template <typename T>
 void read_block(const File& file, const std::string& path, const std::vector<std::int64_t>& offset,
                 const std::vector<std::int64_t>& count, std::span<T> data);
-// Not collective: one rank writes its hyperslab with independent MPI-IO (plain writes in a serial file).
-// In a parallel file the dataset's storage must already be allocated (create_dataset allocates it early).
+// Not collective: one rank writes a hyperslab of the open dataset `dataset` (named `path` in messages) with
+// independent MPI-IO (plain writes in a serial file). In a parallel file the dataset's storage must already
+// be allocated (create_dataset allocates it early), and the dataset is opened by every rank together
+// (open_dataset is a collective metadata operation) before ranks write different numbers of blocks.
 template <typename T>
-void write_block_independent(const File& file, const std::string& path, const std::vector<std::int64_t>& offset,
+void write_block_independent(const File& file, hid_t dataset, const std::string& path, const std::vector<std::int64_t>& offset,
                              const std::vector<std::int64_t>& count, std::span<const T> data);
 
 // Whole small datasets. In a parallel file the write is collective and rank 0's data is written;
