@@ -52,5 +52,6 @@ std::vector<std::string> stage_names();
 StageSpec simulate_stage();
 StageSpec preprocess_stage();
 StageSpec spectrum_stage();
+StageSpec decode_identity_stage();
 
 }  // namespace popcode

@@ -57,14 +57,16 @@ class TempDir {
 
 // Writes NAME.toml in `dir`: simulate -> preprocess -> spectrum with the given option lines, recording
 // NAME_rec.h5 and results NAME_res.h5. Returns the job file's path.
+// `extra_stages` run after spectrum (e.g. ", \"decode-identity\""); `extra_sections` is appended TOML.
 inline std::string simulate_job(const TempDir& dir, const std::string& name, const std::string& simulate,
-                                const std::string& spectrum) {
+                                const std::string& spectrum, const std::string& extra_stages = "",
+                                const std::string& extra_sections = "") {
   const std::string path = dir.file(name + ".toml");
   std::FILE* f = std::fopen(path.c_str(), "w");
-  std::fprintf(f, "[job]\nname = \"%s\"\nstages = [\"simulate\", \"preprocess\", \"spectrum\"]\nrecording = \"%s\"\n"
-                  "results = \"%s\"\n[simulate]\n%s\n[spectrum]\n%s\n",
-               name.c_str(), dir.file(name + "_rec.h5").c_str(), dir.file(name + "_res.h5").c_str(), simulate.c_str(),
-               spectrum.c_str());
+  std::fprintf(f, "[job]\nname = \"%s\"\nstages = [\"simulate\", \"preprocess\", \"spectrum\"%s]\nrecording = \"%s\"\n"
+                  "results = \"%s\"\n[simulate]\n%s\n[spectrum]\n%s\n%s\n",
+               name.c_str(), extra_stages.c_str(), dir.file(name + "_rec.h5").c_str(), dir.file(name + "_res.h5").c_str(),
+               simulate.c_str(), spectrum.c_str(), extra_sections.c_str());
   std::fclose(f);
   return path;
 }
