@@ -26,6 +26,8 @@ void dstemr_(const char*, const char*, const int*, double*, double*, const doubl
              const int*, int*, std::size_t, std::size_t);
 void dormtr_(const char*, const char*, const char*, const int*, const int*, const double*, const int*, const double*,
              double*, const int*, double*, const int*, int*, std::size_t, std::size_t, std::size_t);
+void dgels_(const char*, const int*, const int*, const int*, double*, const int*, double*, const int*, double*,
+            const int*, int*, std::size_t);
 }
 
 namespace popcode {
@@ -168,6 +170,24 @@ std::vector<double> symmetric_eigen(Matrix& a, std::int64_t count, Matrix* vecto
     for (std::int64_t j = 0; j < count; ++j) std::copy_n(z.col(count - 1 - j).data(), n, vectors->col(j).data());
   }
   return out;
+}
+
+std::vector<double> least_squares(Matrix a, std::vector<double> b) {
+  const int m = static_cast<int>(a.rows()), n = static_cast<int>(a.cols()), nrhs = 1;
+  if (m < n || static_cast<int>(b.size()) != m)
+    throw InternalError(fmt::format("least squares needs rows >= columns and one value per row, got {} x {} and {}", m, n,
+                                    b.size()));
+  int info = 0, lwork = -1;
+  double work_query = 0;
+  const int lda = std::max(1, m), ldb = std::max(1, m);
+  dgels_("N", &m, &n, &nrhs, a.data(), &lda, b.data(), &ldb, &work_query, &lwork, &info, 1);
+  lapack_check(info, "dgels(workspace query)");
+  lwork = static_cast<int>(work_query);
+  std::vector<double> work(static_cast<std::size_t>(std::max(1, lwork)));
+  dgels_("N", &m, &n, &nrhs, a.data(), &lda, b.data(), &ldb, work.data(), &lwork, &info, 1);
+  lapack_check(info, "dgels");
+  b.resize(static_cast<std::size_t>(n));
+  return b;
 }
 
 std::vector<double> left_singular_vectors(Matrix& a, Matrix& u) {

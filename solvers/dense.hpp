@@ -28,6 +28,9 @@ void gram(const Matrix& a, Matrix& c);
 // range (dstemr) and back-transformation of only the wanted vectors.
 std::vector<double> symmetric_eigen(Matrix& a, std::int64_t count, Matrix* vectors);
 
+// Least-squares solution of A x = b for a full-rank A with rows >= columns (dgels, Householder QR).
+std::vector<double> least_squares(Matrix a, std::vector<double> b);
+
 // Thin SVD of `a` (m x n, destroyed): returns the singular values in descending order and the first
 // min(m, n) left singular vectors as columns of `u` (dgesdd).
 std::vector<double> left_singular_vectors(Matrix& a, Matrix& u);

@@ -8,7 +8,7 @@ const Recording& Workspace::open_recording(const Context& ctx) {
 }
 
 const std::vector<StageSpec>& stage_registry() {
-  static const std::vector<StageSpec> stages = {simulate_stage(), preprocess_stage(), spectrum_stage(), decode_identity_stage()};
+  static const std::vector<StageSpec> stages = {simulate_stage(), preprocess_stage(), spectrum_stage(), decode_identity_stage(), dimension_stage()};
   return stages;
 }
 

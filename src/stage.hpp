@@ -53,5 +53,6 @@ StageSpec simulate_stage();
 StageSpec preprocess_stage();
 StageSpec spectrum_stage();
 StageSpec decode_identity_stage();
+StageSpec dimension_stage();
 
 }  // namespace popcode

@@ -1,0 +1,71 @@
+#pragma once
+// Histogram of geodesic (graph shortest-path) distances on a kNN graph, without the N x N distance matrix.
+//
+// What it computes, as the Granata-Carnevale procedure (anchor: dgranata/Intrinsic-Dimension ID_fit.py,
+// kneighbors_graph + graph_shortest_path(directed=False) + np.histogram):
+//   - the undirected graph: an edge {i, j} when j is among the k nearest of i or i among the k nearest of j,
+//     weighted by their distance (the smaller of the two computed values when both directions exist, so
+//     the weight is one number);
+//   - the connectivity filter: a point is kept when it reaches more than half of all points (component
+//     size - 1 > N / 2); the anchor zeroes the other rows. With none kept the graph is "highly
+//     disconnected" and the anchor stops: so does popcode (InputError);
+//   - the distance of each unordered pair {i < j} of kept points is Dijkstra's from source i (the upper
+//     triangle of the anchor's matrix, summed along the path from i); pairs at distance 0 (duplicate
+//     points) are left out as the anchor's nonzero() does, and counted;
+//   - the histogram: `bins` equal bins from the smallest to the largest distance, with numpy's edges
+//     (linspace) and numpy's bin assignment (last bin closed), so the counts equal np.histogram's exactly.
+//   Also the mean and population s.d. of the distances, which the fit needs.
+//
+// Distribution: the graph (N k edges) is replicated; Dijkstra sources are dealt to ranks cyclically (source
+// i to rank i mod P: a source's pair count N - i falls with i). Each rank accumulates its sources' pair
+// statistics; the histogram range (smallest and largest distance over all pairs) is reduced first, then
+// the counts. Memory per rank: the graph and Dijkstra's state, O(N k); plus, to avoid a second Dijkstra
+// pass, the rank's own pair distances when they fit in `store_bytes` (8 bytes a pair, about N^2 / 2P);
+// otherwise the sources are run twice (first for the range, then for the counts).
+#include <cstdint>
+#include <vector>
+
+#include "solvers/knn.hpp"
+#include "src/context.hpp"
+
+namespace popcode {
+
+// Compressed adjacency of an undirected weighted graph.
+struct UndirectedGraph {
+  std::int64_t points = 0;
+  std::vector<std::int64_t> offset;  // points + 1
+  std::vector<std::int64_t> target;
+  std::vector<double> weight;
+  double max_edge = 0;               // largest weight among the first-k kNN edges (the anchor's A.max())
+};
+
+// The undirected graph of the first `k` neighbours of each point of `g` (k <= g.k).
+UndirectedGraph undirected_knn_graph(const KnnGraph& g, std::int64_t k);
+
+// Connected components: label of each point (0-based, in order of first appearance) and their sizes.
+struct Components {
+  std::vector<std::int64_t> label;
+  std::vector<std::int64_t> size;
+};
+Components connected_components(const UndirectedGraph& g);
+
+struct GeodesicHistogram {
+  std::vector<std::int64_t> counts;  // bins
+  std::vector<double> edges;         // bins + 1
+  double min = 0, max = 0, mean = 0, std = 0;
+  std::int64_t pairs = 0;            // pairs histogrammed
+  std::int64_t zero_pairs = 0;       // pairs at distance 0, left out
+  std::int64_t points_kept = 0;      // points passing the connectivity filter
+  std::vector<std::uint8_t> kept;    // 1 for each kept point
+  bool stored = false;               // one Dijkstra pass (distances held) or two
+};
+
+// Collective. Every rank passes the same graph.
+GeodesicHistogram geodesic_histogram(const Context& ctx, const UndirectedGraph& graph, int bins,
+                                     std::int64_t store_bytes = std::int64_t{1} << 30);
+
+// numpy's np.histogram bin edges and bin index for equal bins over [first, last] (first < last).
+std::vector<double> numpy_bin_edges(double first, double last, int bins);
+int numpy_bin_index(double x, double first, double last, const std::vector<double>& edges);
+
+}  // namespace popcode

@@ -1,0 +1,200 @@
+// Stage `dimension`: intrinsic dimension of the stimulus response cloud: the exact kNN graph
+// (solvers/knn.hpp), geodesic-distance histograms (solvers/geodesic.hpp) and the Granata-Carnevale fit for
+// each k of a sweep, with TwoNN, Levina-Bickel and the participation ratio beside them
+// (solvers/intrinsic_dimension.hpp). Writes /dimension.
+#include <fmt/format.h>
+
+#include <sstream>
+
+#include "solvers/geodesic.hpp"
+#include "solvers/intrinsic_dimension.hpp"
+#include "src/log.hpp"
+#include "src/stages/stage_util.hpp"
+
+namespace popcode {
+
+namespace {
+
+std::vector<std::int64_t> parse_k_list(const std::string& text) {
+  std::vector<std::int64_t> ks;
+  std::stringstream in(text);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    std::size_t used = 0;
+    std::int64_t k = 0;
+    try {
+      k = std::stoll(item, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    while (used < item.size() && item[used] == ' ') ++used;
+    if (used != item.size() || k < 1)
+      throw UsageError(fmt::format("k list '{}': '{}' is not a positive integer (expected e.g. \"4,9,13\")", text, item));
+    ks.push_back(k);
+  }
+  if (ks.empty()) throw UsageError(fmt::format("k list '{}' is empty (expected e.g. \"4,9,13\")", text));
+  return ks;
+}
+
+std::string check_k_list(const OptionValue& v) {
+  try {
+    parse_k_list(std::get<std::string>(v));
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return {};
+}
+
+// The point cloud: one column per stimulus (the repeat mean, one repeat, or both repeats as 2S points).
+Matrix point_cloud(const PreprocessedData& p, const std::string& which) {
+  const std::int64_t n = p.repeats.rows(), s = p.repeats.cols() / 2;
+  if (which == "both") return p.repeats;
+  Matrix x(n, s);
+  for (std::int64_t j = 0; j < s; ++j)
+    for (std::int64_t i = 0; i < n; ++i)
+      x(i, j) = which == "repeat1" ? p.repeats(i, j) : 0.5 * (p.repeats(i, j) + p.repeats(i, s + j));
+  return x;
+}
+
+}  // namespace
+
+StageSpec dimension_stage() {
+  StageSpec s;
+  s.name = "dimension";
+  s.summary = "intrinsic dimension of the response cloud: kNN graph, geodesic histogram, Granata-Carnevale fit, TwoNN, MLE";
+  s.needs = {"preprocess"};
+  s.options = {
+      OptionSpec{"points", OptionType::text, std::string("mean"),
+                 "the cloud: mean (of the two repeats, one point per image), repeat1, or both (2 points per image)",
+                 {"mean", "repeat1", "both"}, {}, {}, {}},
+      OptionSpec{"metric", OptionType::text, std::string("cosine"),
+                 "kNN distance: cosine (the seed article for images), euclidean (the anchor's default) or correlation",
+                 {"cosine", "euclidean", "correlation"}, {}, {}, {}},
+      OptionSpec{"k", OptionType::text, std::string("4,9,13"), "neighbour counts of the geodesic graphs (the seed article's sweep)",
+                 {}, {}, {}, check_k_list},
+      OptionSpec{"bins", OptionType::integer, std::int64_t{50}, "histogram bins (ID_fit.py: 50)", {}, 8.0, 100000.0, {}},
+      OptionSpec{"dmin_max", OptionType::integer, std::int64_t{25}, "largest integer D scanned for Dmin (ID_fit.py: 25)", {},
+                 2.0, 10000.0, {}},
+      OptionSpec{"mle_k", OptionType::integer, std::int64_t{20}, "neighbours of the Levina-Bickel estimator", {}, 2.0, 10000.0, {}},
+      OptionSpec{"tile", OptionType::integer, std::int64_t{512}, "query points per distance tile (memory: tile x points x 16 bytes)",
+                 {}, 1.0, {}, {}},
+      OptionSpec{"store_mb", OptionType::integer, std::int64_t{1024},
+                 "per-rank memory for holding pair distances between the two histogram passes (0: always recompute)", {}, 0.0,
+                 {}, {}},
+  };
+  s.run = [](StageRun& run) {
+    const OptionValues& o = run.options;
+    const PreprocessedData& p = *run.workspace.preprocessed;
+    const std::vector<std::int64_t> ks = parse_k_list(o.text("k"));
+    const KnnMetric metric = parse_knn_metric(o.text("metric"));
+    const Matrix x = point_cloud(p, o.text("points"));
+    const std::int64_t n_points = x.cols();
+    const std::int64_t k_graph = *std::max_element(ks.begin(), ks.end());
+    const std::int64_t mle_k = o.integer("mle_k");
+    run.ctx.agree(std::max(k_graph, mle_k) >= n_points,
+                  fmt::format("dimension: k = {} (largest of k = {} and mle_k = {}) needs more points than that; the cloud "
+                              "of {} has {} points",
+                              std::max(k_graph, mle_k), o.text("k"), mle_k, run.workspace.recording_path, n_points),
+                  ExitCode::bad_input);
+    const std::int64_t k_all = std::max({k_graph, mle_k, std::int64_t{2}});
+    ParticipationRatio pr;
+    const KnnGraph knn = knn_graph(run.ctx, x, k_all, metric, o.integer("tile"), pr.visitor());
+    const double participation = pr.finish(run.ctx);
+    const TwoNnEstimate twonn = two_nn(knn);
+    const MleEstimate mle = levina_bickel(knn, mle_k);
+    log::info("dimension: {} points x {} neurons ({}); TwoNN {:.2f} (MLE form {:.2f}), Levina-Bickel (k = {}) {:.2f}, "
+              "participation ratio {:.2f}",
+              n_points, p.neurons_total, knn_metric_name(metric), twonn.d_fit, twonn.d_mle, mle.k, mle.d, participation);
+
+    struct PerK {
+      std::int64_t k;
+      GeodesicHistogram hist;
+      GcFit fit;
+      std::string status = "ok";
+      double r_nn_max = 0;
+    };
+    std::vector<PerK> results;
+    for (std::int64_t k : ks) {
+      PerK r{k, {}, {}, "ok", 0};
+      const UndirectedGraph graph = undirected_knn_graph(knn, k);
+      r.r_nn_max = graph.max_edge;
+      try {
+        r.hist = geodesic_histogram(run.ctx, graph, static_cast<int>(o.integer("bins")),
+                                    o.integer("store_mb") * (std::int64_t{1} << 20));
+        r.fit = granata_carnevale_fit(r.hist.counts, r.hist.edges, r.hist.mean, r.hist.std, graph.max_edge,
+                                      static_cast<int>(o.integer("dmin_max")));
+        log::info("dimension: k = {:>3}: Granata-Carnevale Dfit {:.2f}, Dmin {} (r_max {:.4g}, fit on ({:.4g}, {:.4g}]); {} "
+                  "of {} points connected, {} pairs{}",
+                  k, r.fit.d_fit, r.fit.d_min, r.fit.r_max, r.fit.r_min, r.fit.r_fit_end, r.hist.points_kept, n_points,
+                  r.hist.pairs, r.fit.warnings.empty() ? "" : "; " + fmt::format("{}", fmt::join(r.fit.warnings, "; ")));
+      } catch (const InputError& e) {
+        // Replicated inputs: every rank fails alike. The k is reported as failed, the others go on.
+        r.status = e.what();
+        log::warn_once("dimension: k = {}: {}", k, e.what());
+      }
+      results.push_back(std::move(r));
+    }
+
+    if (run.results == nullptr) return;
+    StageWriter w = run.results->begin_stage(run.ctx, "dimension");
+    w.replicated("knn/index", knn.index, "neighbours of each point, nearest first [point, rank] (0-based point index)",
+                 {n_points, knn.k});
+    w.replicated("knn/distance", knn.distance, "distance to each neighbour [point, rank]", {n_points, knn.k});
+    w.scalar("two_nn/dimension", twonn.d_fit, "TwoNN: slope of -log(1 - F(mu)) on log mu through 0, smallest 90%");
+    w.scalar("two_nn/dimension_mle", twonn.d_mle, "TwoNN maximum-likelihood form (N - 1) / sum log mu");
+    w.scalar("two_nn/points_dropped", twonn.points_dropped, "points with a zero nearest-neighbour distance");
+    w.scalar("mle/dimension", mle.d, "Levina-Bickel MLE, harmonic mean over points");
+    w.scalar("mle/k", mle.k, "neighbours of the Levina-Bickel estimator");
+    w.scalar("mle/points_dropped", mle.points_dropped, "points whose estimate is undefined (zero or repeated distances)");
+    w.scalar("participation_ratio", participation, "(sum lambda)^2 / sum lambda^2 of the covariance of the points");
+    w.replicated("k", ks, "neighbour counts of the geodesic graphs");
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    std::vector<double> d_fit, d_min;
+    for (const PerK& r : results) {
+      d_fit.push_back(r.status == "ok" ? r.fit.d_fit : nan);
+      d_min.push_back(r.status == "ok" ? static_cast<double>(r.fit.d_min) : nan);
+      const std::string g = fmt::format("k{}/", r.k);
+      w.scalar(g + "r_nn_max", r.r_nn_max, "largest distance among the graph's kNN edges");
+      if (r.status != "ok") {
+        w.attribute("k" + std::to_string(r.k) + "_status", r.status);
+        continue;
+      }
+      w.attribute("k" + std::to_string(r.k) + "_status", std::string("ok"));
+      const auto& h = r.hist;
+      w.replicated(g + "histogram/counts", h.counts, "pairs of connected points per geodesic-distance bin (np.histogram)");
+      w.replicated(g + "histogram/edges", h.edges, "bin edges (np.histogram)");
+      w.scalar(g + "histogram/mean", h.mean, "mean geodesic distance");
+      w.scalar(g + "histogram/std", h.std, "population s.d. of the geodesic distances");
+      w.scalar(g + "histogram/pairs", h.pairs, "pairs histogrammed");
+      w.scalar(g + "histogram/zero_pairs", h.zero_pairs, "pairs at distance 0 (left out, as the anchor)");
+      w.scalar(g + "points_kept", h.points_kept, "points connected to more than half of all points");
+      w.replicated(g + "kept", h.kept, "1 for each point kept by the connectivity filter");
+      const GcFit& f = r.fit;
+      w.scalar(g + "d_fit", f.d_fit, "Granata-Carnevale dimension: hypersphere fit of the left flank");
+      w.scalar(g + "d_min", f.d_min, "integer D whose hypersphere curve has the smallest RMSD");
+      w.scalar(g + "ratio", f.ratio, "R of the Gaussian model");
+      w.scalar(g + "r_max", f.r_max, "refined peak of the distance distribution");
+      w.scalar(g + "sigma", f.sigma, "refined width of the peak");
+      w.replicated(g + "fit_window", std::vector<double>{f.r_min, f.r_fit_end}, "fit on r_min < r <= r_end");
+      w.replicated(g + "rmsd", f.rmsd, "RMSD of the hypersphere model for D = 1..dmin_max");
+      w.replicated(g + "fit/x", f.x, "r / r_max of the bins in the fit window");
+      w.replicated(g + "fit/log_p", f.y, "log p(r) / p(r_max) of the data");
+      w.replicated(g + "fit/gaussian", f.gaussian, "the Gaussian model's log p (validation curve)");
+      w.replicated(g + "fit/hypersphere_dfit", f.hypersphere_fit, "the D_fit hypersphere's log p (validation curve)");
+      w.replicated(g + "fit/hypersphere_dmin", f.hypersphere_dmin, "the D_min hypersphere's log p (validation curve)");
+      w.attribute("k" + std::to_string(r.k) + "_histogram_passes", std::int64_t{h.stored ? 1 : 2});
+      if (!f.warnings.empty())
+        w.attribute("k" + std::to_string(r.k) + "_warnings", fmt::format("{}", fmt::join(f.warnings, "; ")));
+    }
+    w.replicated("d_fit", d_fit, "Granata-Carnevale D_fit for each k (NaN: that k failed, see the k<k>_status attribute)");
+    w.replicated("d_min", d_min, "Granata-Carnevale D_min for each k (NaN: failed)");
+    w.attribute("metric", std::string(knn_metric_name(metric)));
+    w.attribute("points", std::string(o.text("points")));
+    w.attribute("point_count", n_points);
+    w.attribute("neurons", p.neurons_total);
+    w.commit(run.identity, o.canonical());
+  };
+  return s;
+}
+
+}  // namespace popcode

@@ -1,0 +1,223 @@
+#!/usr/bin/python3
+"""Peer equivalence of the `dimension` stage, run by ctest as dimension_peer.
+
+Runs simulate -> preprocess -> dimension on ~1,000 stimulus points at 1, 2 and 3 ranks and checks, for
+each metric:
+  - the results agree across rank counts (neighbour lists exactly, everything else to 1e-10);
+  - kNN neighbour sets equal sklearn NearestNeighbors(algorithm="brute") on the same points, ties aside,
+    and the distances agree to 1e-9;
+  - each geodesic histogram equals np.histogram of scipy.sparse.csgraph.shortest_path on the same kNN graph,
+    after ID_fit.py's connectivity filter and upper triangle: integer counts exactly, edges exactly;
+  - the Granata-Carnevale fit, TwoNN, Levina-Bickel and the participation ratio equal direct NumPy versions
+    of the formulas (ID_fit.py's steps with np.polyfit) to 1e-9.
+Usage: test_dimension_peer.py POPCODE MPIEXEC. Exit 77 (skip) without numpy, scipy, sklearn or h5py.
+"""
+import os
+import subprocess
+import sys
+import tempfile
+
+try:
+    import h5py
+    import numpy as np
+    import scipy.sparse
+    import scipy.sparse.csgraph
+    from sklearn.neighbors import NearestNeighbors
+except ImportError as e:
+    print(f"SKIP: {e} (install python3-numpy python3-scipy python3-sklearn python3-h5py)")
+    sys.exit(77)
+
+POPCODE, MPIEXEC = sys.argv[1], sys.argv[2]
+failures = []
+
+
+def check(ok, what):
+    if not ok:
+        failures.append(what)
+        print("FAIL:", what)
+
+
+def run_job(tmp, name, ranks, metric):
+    job = os.path.join(tmp, f"{name}.toml")
+    with open(job, "w") as f:
+        f.write(f"""[job]
+name = "{name}"
+stages = ["simulate", "preprocess", "dimension"]
+recording = "{tmp}/rec.h5"
+results = "{tmp}/{name}.h5"
+[simulate]
+neurons = 400
+images = 1000
+repeats = 2
+spont_timepoints = 300
+seed = 7
+[preprocess]
+save_responses = true
+spont_pcs = 8
+[dimension]
+metric = "{metric}"
+k = "4,9"
+mle_k = 12
+tile = 300
+store_mb = {0 if ranks == 2 else 1024}
+""")
+    env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1", OPENBLAS_NUM_THREADS="1")
+    r = subprocess.run([MPIEXEC, "-n", str(ranks), "--oversubscribe", POPCODE, "run", job], env=env,
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        print(r.stdout[-3000:], r.stderr[-3000:])
+        sys.exit(f"popcode failed at {ranks} ranks ({metric})")
+    return os.path.join(tmp, f"{name}.h5")
+
+
+def numpy_gc_fit(counts, edges, avg, std, radius, dmin_max=25):
+    """ID_fit.py steps #1-#5 with the default options, on a histogram."""
+    n_bins = len(counts)
+    dx = edges[1] - edges[0]
+    rmax = edges[np.argmax(counts)] + dx / 2
+    x = edges[:n_bins] + dx / 2
+    y = counts.astype(float)
+    sel = (x > rmax - std) & (x < rmax + std / 2.0) & (y > 0.000001)
+    a0, b0, c0 = np.polyfit(x[sel], np.log(y[sel]), 2)
+    rmax_old, std_old = rmax, std
+    rmax = -b0 / a0 / 2.0
+    if a0 < 0 and abs(rmax - rmax_old) < std_old / 2 + dx:
+        std = np.sqrt(-1 / a0 / 2.0)
+    else:
+        rmax, std = avg, std_old
+    sel = (y > 0.000001) & (x > rmax - std) & (x < rmax + std / 2.0 + dx)
+    a, b, c = np.polyfit(x[sel], np.log(y[sel]), 2)
+    rmax_old, std_old = rmax, std
+    if a < 0:
+        rmax, std = -b / a / 2.0, np.sqrt(-1 / a / 2.0)
+    rmin = max(rmax - 2 * std - dx / 2, 0.0)
+    if rmin < radius:
+        rmin = radius
+    rM = rmax + dx / 4
+    if abs(rmax - rmax_old) > std_old / 4 + dx:
+        rmax, a, b, c = rmax_old, a0, b0, c0
+        if rmin < radius:
+            rmin = radius
+        rM = rmax + dx / 4
+    sel = (x > rmin) & (x <= rM) & (y > 0.000001)
+    X = x[sel] / rmax
+    Y = np.log(y[sel]) - (4 * a * c - b ** 2) / 4.0 / a
+    q = (X - 1) ** 2
+    L = np.log(np.sin(X * np.pi / 2.0))
+    ratio = np.sqrt(-2 * np.sum(Y * q) / np.sum(q * q))
+    dfit = 1 + np.sum(Y * L) / np.sum(L * L)
+    res = np.array([np.linalg.norm((D - 1) * L - Y) / np.sqrt(len(Y)) for D in range(1, dmin_max + 1)])
+    return dict(r_max=rmax, sigma=std, ratio=ratio, d_fit=dfit, d_min=int(np.argmin(res)) + 1, rmsd=res, x=X, y=Y)
+
+
+def close(a, b, tol):
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    return a.shape == b.shape and np.allclose(a, b, rtol=tol, atol=tol * max(1.0, np.abs(b).max(initial=0)))
+
+
+def check_against_peers(path, metric):
+    with h5py.File(path, "r") as r:
+        d = r["dimension"]
+        resp = r["preprocess/repeat_responses"][()]  # [repeat, stimulus, neuron]
+        X = 0.5 * (resp[0] + resp[1])                  # points = repeat mean, as the stage's default
+        idx, dist = d["knn/index"][()], d["knn/distance"][()]
+        ks = d["k"][()]
+        out = {name: d[name][()] for name in ("two_nn/dimension", "two_nn/dimension_mle", "mle/dimension",
+                                              "mle/k", "participation_ratio")}
+        per_k = {}
+        for k in ks:
+            g = d[f"k{k}"]
+            per_k[k] = {name: g[name][()] for name in ("histogram/counts", "histogram/edges", "histogram/mean",
+                                                       "histogram/std", "d_fit", "d_min", "ratio", "r_max", "rmsd",
+                                                       "fit/x", "fit/log_p", "r_nn_max")}
+    n, K = idx.shape
+    # kNN against sklearn.
+    nn = NearestNeighbors(n_neighbors=K, metric=metric, algorithm="brute").fit(X)
+    sk_dist, sk_idx = nn.kneighbors()
+    check(close(dist, sk_dist, 1e-9), f"{metric}: kNN distances differ from sklearn by {np.abs(dist - sk_dist).max()}")
+    differing = 0
+    for i in range(n):
+        if set(idx[i]) != set(sk_idx[i]):
+            # Allowed only for a tie at the k-th distance.
+            if not abs(sk_dist[i, -1] - dist[i, -1]) <= 1e-12 * max(1.0, abs(dist[i, -1])) or \
+                    len(set(idx[i]) ^ set(sk_idx[i])) > 2 * np.sum(np.isclose(dist[i], dist[i, -1], rtol=1e-12)):
+                differing += 1
+    check(differing == 0, f"{metric}: {differing} points have neighbour sets unlike sklearn's (beyond ties)")
+
+    # Geodesic histograms against scipy shortest paths on the same graph.
+    for k in ks:
+        pk = per_k[k]
+        rows, cols, w = [], [], {}
+        for i in range(n):
+            for c in range(k):
+                j = int(idx[i, c])
+                key = (min(i, j), max(i, j))
+                w[key] = min(w.get(key, np.inf), dist[i, c])
+        rows = np.array([a for a, _ in w] + [b for _, b in w])
+        cols = np.array([b for _, b in w] + [a for a, _ in w])
+        vals = np.array(list(w.values()) * 2)
+        G = scipy.sparse.csr_matrix((vals, (rows, cols)), shape=(n, n))
+        C = scipy.sparse.csgraph.shortest_path(G, method="D", directed=False)
+        C[~np.isfinite(C)] = 0
+        for i in range(n):  # ID_fit.py's connectivity filter
+            if np.count_nonzero(C[i]) <= n / 2.0:
+                C[i] = 0
+        dist_list = C[np.nonzero(np.triu(C, 1))]
+        counts, edges = np.histogram(dist_list, 50)
+        check(np.array_equal(counts, pk["histogram/counts"]),
+              f"{metric} k={k}: histogram counts differ from scipy's: {np.abs(counts - pk['histogram/counts']).sum()} pairs")
+        check(np.array_equal(edges, pk["histogram/edges"]), f"{metric} k={k}: histogram edges differ")
+        check(close(pk["histogram/mean"], dist_list.mean(), 1e-11), f"{metric} k={k}: mean distance")
+        check(close(pk["histogram/std"], dist_list.std(), 1e-9), f"{metric} k={k}: s.d. of distances")
+        check(close(pk["r_nn_max"], dist[:, :k].max(), 0), f"{metric} k={k}: r_NN_max")
+        ref = numpy_gc_fit(counts, edges, dist_list.mean(), dist_list.std(), dist[:, :k].max())
+        for name in ("r_max", "ratio", "d_fit", "rmsd"):
+            check(close(pk[name], ref[name], 1e-9), f"{metric} k={k}: {name} {pk[name]} vs NumPy {ref[name]}")
+        check(int(pk["d_min"]) == ref["d_min"], f"{metric} k={k}: d_min {pk['d_min']} vs NumPy {ref['d_min']}")
+        check(close(pk["fit/x"], ref["x"], 1e-12) and close(pk["fit/log_p"], ref["y"], 1e-9), f"{metric} k={k}: fit window")
+        print(f"{metric} k={k}: {int(counts.sum())} pairs, histogram equal to scipy's; D_fit {pk['d_fit']:.4f} "
+              f"(NumPy {ref['d_fit']:.4f}), D_min {pk['d_min']}")
+
+    # TwoNN, Levina-Bickel and the participation ratio from the formulas.
+    mu = dist[:, 1] / dist[:, 0]
+    check(close(out["two_nn/dimension_mle"], (n - 1) / np.sum(np.log(mu)), 1e-9), f"{metric}: TwoNN MLE form")
+    mus = np.sort(mu)
+    keep = int(np.floor(0.9 * n))
+    xx = np.log(mus[:keep])
+    yy = -np.log(1 - np.arange(keep) / n)
+    check(close(out["two_nn/dimension"], np.sum(xx * yy) / np.sum(xx * xx), 1e-9), f"{metric}: TwoNN fit")
+    km = int(out["mle/k"])
+    inv = np.mean(np.sum(np.log(dist[:, km - 1:km] / dist[:, :km - 1]), axis=1) / (km - 1))
+    check(close(out["mle/dimension"], 1 / inv, 1e-9), f"{metric}: Levina-Bickel")
+    P = X.astype(float)
+    if metric == "correlation":
+        P = P - P.mean(axis=1, keepdims=True)
+    if metric in ("cosine", "correlation"):
+        P = P / np.linalg.norm(P, axis=1, keepdims=True)
+    lam = np.linalg.eigvalsh(np.cov(P.T, bias=True))
+    check(close(out["participation_ratio"], lam.sum() ** 2 / np.sum(lam ** 2), 1e-9), f"{metric}: participation ratio")
+    print(f"{metric}: TwoNN {out['two_nn/dimension']:.3f}, MLE {out['mle/dimension']:.3f}, "
+          f"PR {out['participation_ratio']:.3f}: equal to the NumPy formulas")
+
+
+def compare_runs(a, b, label):
+    with h5py.File(a, "r") as fa, h5py.File(b, "r") as fb:
+        check(np.array_equal(fa["dimension/knn/index"][()], fb["dimension/knn/index"][()]), f"{label}: knn index")
+        names = []
+        fa["dimension"].visititems(lambda n, o: names.append(n) if isinstance(o, h5py.Dataset) else None)
+        for n in names:
+            va, vb = fa["dimension"][n][()], fb["dimension"][n][()]
+            check(close(va, vb, 1e-10), f"{label}: dimension/{n} differs")
+
+
+with tempfile.TemporaryDirectory() as tmp:
+    for metric in ("cosine", "euclidean", "correlation"):
+        paths = {ranks: run_job(tmp, f"{metric}_{ranks}", ranks, metric) for ranks in (1, 2, 3)}
+        check_against_peers(paths[1], metric)
+        for ranks in (2, 3):  # 2 ranks also runs the two-pass histogram (store_mb = 0)
+            compare_runs(paths[1], paths[ranks], f"{metric}: 1 vs {ranks} ranks")
+
+if failures:
+    print(f"{len(failures)} failure(s)")
+    sys.exit(1)
+print("PASS: dimension equals sklearn / scipy / NumPy and agrees at 1, 2 and 3 ranks")
