@@ -110,6 +110,36 @@ TEST(Failures, ZeroNeuronsAndMoreRanksThanNeurons) {
   EXPECT_TRUE(contains(status_of(res2), "failed: ")) << status_of(res2);
 }
 
+TEST(Failures, GeometryStagesRefuseBadInputsAndSurviveTinyOnes) {
+  TempDir dir;
+  const std::string rec = small_recording(dir);  // 60 images
+  // More neighbours than points: exit 3 naming the recording and the numbers.
+  const std::string res = dir.file("dim.h5");
+  const Outcome big_k = popcode(2, "dimension --in " + rec + " --out " + res + " --k 4,70");
+  EXPECT_EQ(big_k.code, 3) << big_k.output;
+  EXPECT_TRUE(contains(big_k.output, "k = 70")) << big_k.output;
+  EXPECT_TRUE(contains(big_k.output, "has 60 points")) << big_k.output;
+  EXPECT_TRUE(contains(big_k.output, rec)) << big_k.output;
+  // A malformed k list is a usage error before any work.
+  const Outcome bad_list = popcode(1, "dimension --in " + rec + " --out " + res + " --k 4,x");
+  EXPECT_EQ(bad_list.code, 2) << bad_list.output;
+  EXPECT_TRUE(contains(bad_list.output, "'x' is not a positive integer")) << bad_list.output;
+  // Two neurons on three ranks (one rank holds none): both stages complete; decoding from one-neuron
+  // subsets is undecided, and a k whose fit fails is reported, not fatal.
+  const std::string tiny = dir.file("tiny.h5"), tiny_res = dir.file("tiny_res.h5");
+  ASSERT_EQ(popcode(1, "simulate --out " + tiny + " --neurons 2 --images 40 --height 12 --width 20").code, 0);
+  const Outcome o = popcode(3, "dimension --in " + tiny + " --out " + tiny_res +
+                                   " --metric euclidean --k 3,9 --mle-k 5 --set preprocess.spont_pcs=1");
+  ASSERT_EQ(o.code, 0) << o.output;
+  EXPECT_EQ(status_of(tiny_res), "complete");
+  const Outcome d = popcode(3, "decode-identity --in " + tiny + " --out " + tiny_res + " --set preprocess.spont_pcs=1");
+  ASSERT_EQ(d.code, 0) << d.output;
+  h5::File f = open(tiny_res);
+  EXPECT_EQ(h5::read_all<std::int64_t>(f, "/decode_identity/subsets/neurons"), (std::vector<std::int64_t>{1, 2}));
+  EXPECT_EQ(h5::read_all<std::int64_t>(f, "/decode_identity/subsets/undecided")[0], 40);  // one neuron: no correlation
+  EXPECT_EQ(h5::read_all<double>(f, "/dimension/d_fit").size(), 2u);
+}
+
 TEST(Failures, RefusesToWriteResultsIntoAFileItDidNotCreate) {
   TempDir dir;
   const std::string rec = small_recording(dir), other = small_recording(dir, "other.h5");
