@@ -8,7 +8,7 @@
 #include <numeric>
 
 #include "partition/block_layout.hpp"
-#include "solvers/dense.hpp"
+#include "solvers/cross_repeat.hpp"
 #include "src/progress.hpp"
 #include "src/rng.hpp"
 
@@ -25,103 +25,22 @@ const char* identity_similarity_name(IdentitySimilarity s) {
 }
 
 namespace {
-
 constexpr double kTieTolerance = 1e-12;
-
-// Every rank's `local` values concatenated in rank order, on every rank.
-template <typename T>
-std::vector<T> allgather_blocks(const Context& ctx, const std::vector<T>& local, MPI_Datatype type) {
-  const int p = ctx.size();
-  std::vector<int> counts(static_cast<std::size_t>(p)), displs(static_cast<std::size_t>(p), 0);
-  const int mine = static_cast<int>(local.size());
-  mpi_check(MPI_Allgather(&mine, 1, MPI_INT, counts.data(), 1, MPI_INT, ctx.comm()), "MPI_Allgather");
-  for (int r = 1; r < p; ++r) displs[static_cast<std::size_t>(r)] = displs[r - 1] + counts[r - 1];
-  std::vector<T> all(static_cast<std::size_t>(displs.back() + counts.back()));
-  mpi_check(MPI_Allgatherv(local.data(), mine, type, all.data(), counts.data(), displs.data(), type, ctx.comm()),
-            "MPI_Allgatherv");
-  return all;
-}
-
 }  // namespace
 
 IdentityDecoding decode_identity(const Context& ctx, const Matrix& repeats, const std::vector<std::int64_t>& rows,
                                  bool all_rows, IdentitySimilarity similarity) {
-  const std::int64_t s_count = repeats.cols() / 2;
-  if (repeats.cols() % 2 != 0 || s_count < 1)
-    throw InternalError(fmt::format("identity decoding needs [repeat 1 | repeat 2] columns, got {}", repeats.cols()));
-  std::vector<std::int64_t> chosen;
-  if (all_rows) {
-    chosen.resize(static_cast<std::size_t>(repeats.rows()));
-    std::iota(chosen.begin(), chosen.end(), 0);
-  } else {
-    chosen = rows;
-  }
-  const auto m = static_cast<std::int64_t>(chosen.size());
-
-  // 1. Per-neuron z-scores over stimuli, in each repeat (m x 2S, column-major).
-  Matrix z(m, 2 * s_count);
-  std::int64_t zero_variance = 0;
-  for (std::int64_t k = 0; k < m; ++k) {
-    for (int r = 0; r < 2; ++r) {
-      const std::int64_t c0 = r * s_count;
-      double mean = 0;
-      for (std::int64_t j = 0; j < s_count; ++j) mean += repeats(chosen[k], c0 + j);
-      mean /= static_cast<double>(s_count);
-      double ss = 0;
-      for (std::int64_t j = 0; j < s_count; ++j) {
-        const double d = repeats(chosen[k], c0 + j) - mean;
-        ss += d * d;
-      }
-      const double sd = s_count > 1 ? std::sqrt(ss / static_cast<double>(s_count - 1)) : 0.0;
-      if (!(sd > 0) || !std::isfinite(sd)) {
-        ++zero_variance;  // z stays 0
-        continue;
-      }
-      for (std::int64_t j = 0; j < s_count; ++j) z(k, c0 + j) = (repeats(chosen[k], c0 + j) - mean) / sd;
-    }
-  }
-
+  // 1-2. z-scores per neuron and the summed repeat-1 x repeat-2 products of this rank's query columns;
+  //      for correlation each population vector is also centred over neurons.
+  const CrossRepeatProducts cp = cross_repeat_products(
+      ctx, repeats, rows, all_rows,
+      similarity == IdentitySimilarity::correlation ? CrossTransform::zscore_centred : CrossTransform::zscore);
+  const std::int64_t s_count = cp.stimuli, n = cp.neurons;
+  const std::vector<double>& norm2 = cp.norm2;
+  const Range mine = cp.queries;
   IdentityDecoding out;
-  std::int64_t counts[2] = {m, zero_variance};
-  ctx.allreduce_sum(std::span<std::int64_t>(counts, 2));
-  out.neurons = counts[0];
-  out.zero_variance_neurons = counts[1];
-  const std::int64_t n = out.neurons;
-
-  // 2. Correlation: centre each population vector over all neurons (its mean needs a sum over ranks),
-  //    then the squared norms; both are per-stimulus sums over neurons.
-  std::vector<double> norm2(static_cast<std::size_t>(2 * s_count), 1.0);
-  if (similarity == IdentitySimilarity::correlation) {
-    std::vector<double> colsum(static_cast<std::size_t>(2 * s_count), 0.0);
-    for (std::int64_t j = 0; j < 2 * s_count; ++j)
-      for (double v : z.col(j)) colsum[static_cast<std::size_t>(j)] += v;
-    ctx.allreduce_sum(colsum);
-    for (std::int64_t j = 0; j < 2 * s_count; ++j) {
-      const double mean = n > 0 ? colsum[static_cast<std::size_t>(j)] / static_cast<double>(n) : 0.0;
-      double q = 0;
-      for (double& v : z.col(j)) {
-        v -= mean;
-        q += v * v;
-      }
-      norm2[static_cast<std::size_t>(j)] = q;
-    }
-    ctx.allreduce_sum(norm2);
-  }
-
-  // Local contribution Z1^T Z2 (S x S; column s = every repeat-1 stimulus against query s), summed over
-  // ranks onto the owners of the query columns.
-  Matrix g(s_count, s_count);
-  if (m > 0)
-    gemm_raw(Trans::yes, Trans::no, s_count, s_count, m, 1.0, z.data(), m, z.data() + m * s_count, m, 0.0, g.data(),
-             s_count);
-  const BlockLayout queries(s_count, ctx.size());
-  std::vector<int> recv_counts(static_cast<std::size_t>(ctx.size()));
-  for (int r = 0; r < ctx.size(); ++r) recv_counts[static_cast<std::size_t>(r)] = static_cast<int>(queries.count(r) * s_count);
-  const Range mine = queries.range(ctx.rank());
-  std::vector<double> cols(static_cast<std::size_t>(std::max<std::int64_t>(1, mine.size() * s_count)));
-  mpi_check(MPI_Reduce_scatter(g.data(), cols.data(), recv_counts.data(), MPI_DOUBLE, MPI_SUM, ctx.comm()),
-            "MPI_Reduce_scatter");
-  g = Matrix();
+  out.neurons = cp.neurons;
+  out.zero_variance_neurons = cp.zero_variance;
 
   // 3. Argmax per query. A correlation whose population vector has no variance over neurons is undefined
   //    (relative to the z-scores' scale, m of them each of variance ~1).
@@ -133,7 +52,7 @@ IdentityDecoding decode_identity(const Context& ctx, const Matrix& repeats, cons
   std::vector<double> true_sim;
   const double nan = std::numeric_limits<double>::quiet_NaN();
   for (std::int64_t s = mine.begin; s < mine.end; ++s) {
-    const double* col = cols.data() + (s - mine.begin) * s_count;
+    const double* col = cp.columns.data() + (s - mine.begin) * s_count;
     std::vector<double> value(static_cast<std::size_t>(s_count), nan);
     double top = -std::numeric_limits<double>::infinity();
     if (defined(s_count + s)) {

@@ -22,10 +22,9 @@
 //   Subset curves: for each size m in `subset_sizes` and each draw, m neurons drawn without replacement
 //   (a counter-based generator: the same neurons at any rank count) decode alone.
 //
-// Distribution: the responses stay in their neuron blocks. Each rank z-scores its rows (local: a neuron's
-// statistics are over stimuli), forms its S x S contribution Z1^T Z2 by BLAS plus per-stimulus sums over
-// its neurons, and a reduce-scatter leaves each rank the summed similarity columns of its block of query
-// stimuli; the argmax is local and the S decisions are gathered. Results are identical at any rank count
+// Distribution: the responses stay in their neuron blocks; the similarities are the cross-repeat products
+// of solvers/cross_repeat.hpp (z-scored, and centred for correlation), whose reduce-scatter leaves each rank
+// the columns of its block of query stimuli; the argmax is local and the S decisions are gathered. Results are identical at any rank count
 // up to the summation order of the S x S reduction.
 // Memory per rank: the z-scored copy of the chosen local rows (<= n_local x 2S doubles), the local S x S
 // contribution, and S x ceil(S/P) reduced columns.

@@ -8,7 +8,8 @@ const Recording& Workspace::open_recording(const Context& ctx) {
 }
 
 const std::vector<StageSpec>& stage_registry() {
-  static const std::vector<StageSpec> stages = {simulate_stage(), preprocess_stage(), spectrum_stage(), decode_identity_stage(), dimension_stage()};
+  static const std::vector<StageSpec> stages = {simulate_stage(), preprocess_stage(), spectrum_stage(), distances_stage(), decode_identity_stage(),
+                                                 dimension_stage()};
   return stages;
 }
 

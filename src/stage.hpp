@@ -54,5 +54,6 @@ StageSpec preprocess_stage();
 StageSpec spectrum_stage();
 StageSpec decode_identity_stage();
 StageSpec dimension_stage();
+StageSpec distances_stage();
 
 }  // namespace popcode

@@ -10,7 +10,7 @@ TEST(Pipeline, ResultsAgreeAtOneTwoAndThreeRanks) {
   const std::string sim = "neurons = 700\nimages = 300\nspont_timepoints = 400\nseed = 4";
   for (int ranks : {1, 2, 3}) {
     const std::string name = "r" + std::to_string(ranks);
-    const Outcome o = popcode(ranks, "run " + simulate_job(dir, name, sim, "nshuff = 3", ", \"decode-identity\"",
+    const Outcome o = popcode(ranks, "run " + simulate_job(dir, name, sim, "nshuff = 3", ", \"distances\", \"decode-identity\"",
                                                            "[decode-identity]\ndraws = 2\nmax_subset_exponent = 6"));
     ASSERT_EQ(o.code, 0) << o.output;
   }
@@ -21,7 +21,7 @@ TEST(Pipeline, ResultsAgreeAtOneTwoAndThreeRanks) {
       expect_same_results(dir.file("r1_rec.h5"), dir.file(other + "_rec.h5"), group, 0.0);
     }
     // Preprocessing and cvPCA agree to rounding (the reductions are reassociated).
-    for (const char* group : {"/preprocess", "/spectrum", "/truth", "/decode_identity"}) {
+    for (const char* group : {"/preprocess", "/spectrum", "/truth", "/decode_identity", "/distances"}) {
       expect_same_results(dir.file("r1_res.h5"), dir.file(other + "_res.h5"), group, 1e-10);
     }
     EXPECT_NEAR(scalar(dir.file("r1_res.h5"), "/spectrum/alpha"), scalar(dir.file(other + "_res.h5"), "/spectrum/alpha"), 1e-10);

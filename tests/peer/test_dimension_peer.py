@@ -26,6 +26,8 @@ try:
 except ImportError as e:
     print(f"SKIP: {e} (install python3-numpy python3-scipy python3-sklearn python3-h5py)")
     sys.exit(77)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from idfit_numpy import numpy_gc_fit  # noqa: E402
 
 POPCODE, MPIEXEC = sys.argv[1], sys.argv[2]
 failures = []
@@ -68,46 +70,6 @@ store_mb = {0 if ranks == 2 else 1024}
         print(r.stdout[-3000:], r.stderr[-3000:])
         sys.exit(f"popcode failed at {ranks} ranks ({metric})")
     return os.path.join(tmp, f"{name}.h5")
-
-
-def numpy_gc_fit(counts, edges, avg, std, radius, dmin_max=25):
-    """ID_fit.py steps #1-#5 with the default options, on a histogram."""
-    n_bins = len(counts)
-    dx = edges[1] - edges[0]
-    rmax = edges[np.argmax(counts)] + dx / 2
-    x = edges[:n_bins] + dx / 2
-    y = counts.astype(float)
-    sel = (x > rmax - std) & (x < rmax + std / 2.0) & (y > 0.000001)
-    a0, b0, c0 = np.polyfit(x[sel], np.log(y[sel]), 2)
-    rmax_old, std_old = rmax, std
-    rmax = -b0 / a0 / 2.0
-    if a0 < 0 and abs(rmax - rmax_old) < std_old / 2 + dx:
-        std = np.sqrt(-1 / a0 / 2.0)
-    else:
-        rmax, std = avg, std_old
-    sel = (y > 0.000001) & (x > rmax - std) & (x < rmax + std / 2.0 + dx)
-    a, b, c = np.polyfit(x[sel], np.log(y[sel]), 2)
-    rmax_old, std_old = rmax, std
-    if a < 0:
-        rmax, std = -b / a / 2.0, np.sqrt(-1 / a / 2.0)
-    rmin = max(rmax - 2 * std - dx / 2, 0.0)
-    if rmin < radius:
-        rmin = radius
-    rM = rmax + dx / 4
-    if abs(rmax - rmax_old) > std_old / 4 + dx:
-        rmax, a, b, c = rmax_old, a0, b0, c0
-        if rmin < radius:
-            rmin = radius
-        rM = rmax + dx / 4
-    sel = (x > rmin) & (x <= rM) & (y > 0.000001)
-    X = x[sel] / rmax
-    Y = np.log(y[sel]) - (4 * a * c - b ** 2) / 4.0 / a
-    q = (X - 1) ** 2
-    L = np.log(np.sin(X * np.pi / 2.0))
-    ratio = np.sqrt(-2 * np.sum(Y * q) / np.sum(q * q))
-    dfit = 1 + np.sum(Y * L) / np.sum(L * L)
-    res = np.array([np.linalg.norm((D - 1) * L - Y) / np.sqrt(len(Y)) for D in range(1, dmin_max + 1)])
-    return dict(r_max=rmax, sigma=std, ratio=ratio, d_fit=dfit, d_min=int(np.argmin(res)) + 1, rmsd=res, x=X, y=Y)
 
 
 def close(a, b, tol):
