@@ -224,31 +224,33 @@ MleEstimate levina_bickel(const KnnGraph& g, std::int64_t k) {
   return e;
 }
 
-GramTileVisitor ParticipationRatio::visitor() {
-  return [this](std::int64_t first, std::int64_t rows, std::int64_t columns, const double* gram) {
-    for (std::int64_t q = 0; q < rows; ++q) {
-      double row_sum = 0, row_sq = 0;
-      for (std::int64_t j = 0; j < columns; ++j) {
-        const double v = gram[q + j * rows];
-        row_sum += v;
-        row_sq += v * v;
+GramBlockVisitor ParticipationRatio::visitor() {
+  return [this](std::int64_t row_first, std::int64_t rows, std::int64_t col_first, std::int64_t cols, const double* gram) {
+    const bool diagonal = row_first == col_first;
+    for (std::int64_t jj = 0; jj < cols; ++jj)
+      for (std::int64_t ii = 0; ii < rows; ++ii) {
+        const double v = gram[ii + jj * rows];
+        row_sum_[static_cast<std::size_t>(row_first + ii)] += v;
+        frobenius2_ += diagonal ? v * v : 2 * v * v;
+        if (!diagonal) row_sum_[static_cast<std::size_t>(col_first + jj)] += v;  // the mirrored entry
+        if (diagonal && ii == jj) trace_ += v;
       }
-      const double r = row_sum / static_cast<double>(columns);
-      trace_ += gram[q + (first + q) * rows];
-      frobenius2_ += row_sq;
-      sum_r_ += r;
-      sum_r2_ += r * r;
-      ++points_;
-    }
   };
 }
 
-double ParticipationRatio::finish(const Context& ctx) const {
-  double v[5] = {trace_, frobenius2_, sum_r_, sum_r2_, static_cast<double>(points_)};
-  ctx.allreduce_sum(std::span<double>(v, 5));
-  const double s = v[4], m = v[2] / s;
+double ParticipationRatio::finish(const Context& ctx) {
+  ctx.allreduce_sum(row_sum_);
+  double v[2] = {trace_, frobenius2_};
+  ctx.allreduce_sum(std::span<double>(v, 2));
+  const auto s = static_cast<double>(row_sum_.size());
+  double sum_r = 0, sum_r2 = 0;
+  for (double x : row_sum_) {
+    sum_r += x / s;
+    sum_r2 += (x / s) * (x / s);
+  }
+  const double m = sum_r / s;
   const double trace = v[0] - s * m;
-  const double frob2 = v[1] - 2 * s * v[3] + s * s * m * m;
+  const double frob2 = v[1] - 2 * s * sum_r2 + s * s * m * m;
   return trace * trace / frob2;
 }
 

@@ -55,20 +55,21 @@ struct MleEstimate {
 };
 MleEstimate levina_bickel(const KnnGraph& g, std::int64_t k = 20);
 
-// Accumulates the participation ratio of the points' covariance from the Gram tiles of knn_graph, which
-// hold whole rows: with r_i the mean of row i and m the mean of r, the centred Gram K = H G H has
-//   trace K = trace G - S m   and   |K|_F^2 = |G|_F^2 - 2 S sum r_i^2 + S^2 m^2.
-// The points are those of the metric's space (raw for euclidean, which knn_graph centres over points
-// first, so the identity does not cancel; unit-norm for cosine, centred unit-norm for correlation).
+// Accumulates the participation ratio of the points' covariance from the Gram blocks of knn_graph (the
+// upper triangle, mirrored): with r_i the mean of row i of G and m the mean of r, the centred Gram
+// K = H G H has  trace K = trace G - S m  and  |K|_F^2 = |G|_F^2 - 2 S sum r_i^2 + S^2 m^2.
+// The points are those of the metric's space (for euclidean the raw points, which knn_graph centres over
+// points first, so the identity does not cancel; unit-norm for cosine, centred unit-norm for correlation).
 class ParticipationRatio {
  public:
-  GramTileVisitor visitor();
-  // Collective: the ratio over all tiles (each tile visited on one rank).
-  double finish(const Context& ctx) const;
+  explicit ParticipationRatio(std::int64_t points) : row_sum_(static_cast<std::size_t>(points), 0.0) {}
+  GramBlockVisitor visitor();
+  // Collective: the ratio over all blocks (each block visited on one rank).
+  double finish(const Context& ctx);
 
  private:
-  double trace_ = 0, frobenius2_ = 0, sum_r_ = 0, sum_r2_ = 0;
-  std::int64_t points_ = 0;
+  std::vector<double> row_sum_;
+  double trace_ = 0, frobenius2_ = 0;
 };
 
 }  // namespace popcode

@@ -7,19 +7,22 @@
 //                                               over points, which leaves distances unchanged)
 //   cosine:      1 - x.y / (|x| |y|)            (sklearn's cosine distance)
 //   correlation: 1 - Pearson correlation over neurons (each point centred over neurons, then cosine)
-// Ties in distance go to the lower point index, and a point is never its own neighbour (as sklearn's
-// kneighbors() without a query). Anchor: sklearn.neighbors.NearestNeighbors(algorithm="brute") on the same
+// Equal distances go to the lower point index, and a point is never its own neighbour (as sklearn's
+// kneighbors() without a query). Exact duplicates are ties only as far as their computed distances are
+// bitwise equal: their products can come from different block reductions and differ in the last bit. Anchor: sklearn.neighbors.NearestNeighbors(algorithm="brute") on the same
 // points; tests/peer compares neighbour sets.
 //
 // Distribution, and why by neuron: a recording arrives split by neurons (partition/), and a distance is a
 // sum over neurons. Splitting the points instead would move the whole N x S matrix past every rank (a ring
-// of point blocks, N S values per rank); keeping the neuron split moves only S x S partial products, and
-// N >> S in these recordings (10^4-10^6 neurons, ~10^3-10^4 stimuli). Queries are processed in tiles of
-// `tile` points: every rank forms its partial Gram rows X_loc[:, tile]^T X_loc by BLAS, they are summed onto
-// the tile's owner (tile t belongs to rank t mod P) with MPI_Reduce, and the owner keeps a running top-k of
-// each query row. No rank ever holds more than tile x S distances; the k-lists are then replicated (N k).
-// Memory per rank: the local block (n_local x S) and its centred or normalised copy, two
-// tile x S buffers, and the replicated result 16 S k bytes.
+// of point blocks, N S values per rank); keeping the neuron split moves only S x S / 2 partial products,
+// and N >> S in these recordings (10^4-10^6 neurons, ~10^3-10^4 stimuli). The points are cut into tiles of
+// `tile`; for each block (a, b), a <= b, of the upper triangle every rank forms its partial Gram block
+// X_loc[:, a]^T X_loc[:, b] by BLAS, MPI_Reduce sums it onto the block's root (blocks dealt round-robin),
+// and the root turns it into distances and offers each pair to both points' running top-k. Each distance
+// is computed once, so the graph is exactly symmetric, and only half of the S x S products are formed. At
+// the end the partial top-k lists of all ranks are merged by an allreduce with a merging operator (S k
+// entries). Memory per rank: the local block (n_local x S, centred or normalised in place), two
+// tile x tile buffers, and the top-k lists 16 S k bytes.
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -43,15 +46,16 @@ struct KnnGraph {
   double dist(std::int64_t i, std::int64_t j) const { return distance[static_cast<std::size_t>(i * k + j)]; }
 };
 
-// Called on the owner of each query tile with the summed inner products of the tile's points with every
-// point in the metric's space (column-major rows x columns: gram[q + j * rows] = <x_{first+q}, x_j>, with
-// columns = S), before distances.
-using GramTileVisitor =
-    std::function<void(std::int64_t first, std::int64_t rows, std::int64_t columns, const double* gram)>;
+// Called on the root of each block of the upper triangle with the block's summed inner products in the
+// metric's space: gram[ii + jj * rows] = <x_{row_first+ii}, x_{col_first+jj}>, row_first <= col_first. A
+// diagonal block (row_first == col_first) is the whole square; every other block stands for itself and its
+// mirror image.
+using GramBlockVisitor = std::function<void(std::int64_t row_first, std::int64_t rows, std::int64_t col_first,
+                                            std::int64_t cols, const double* gram)>;
 
-// Collective. `points` is this rank's neuron block (n_local x S); every rank passes the same S, k and
-// metric. Throws InputError (collectively) for k >= S, or for zero-norm points under cosine/correlation.
-KnnGraph knn_graph(const Context& ctx, const Matrix& points, std::int64_t k, KnnMetric metric, std::int64_t tile = 512,
-                   const GramTileVisitor& visit = {});
+// Collective. `points` is this rank's neuron block (n_local x S), taken by value and transformed in place
+// (move it in to avoid a copy); every rank passes the same S, k and metric. Throws InputError (collectively) for k >= S, or for zero-norm points under cosine/correlation.
+KnnGraph knn_graph(const Context& ctx, Matrix points, std::int64_t k, KnnMetric metric, std::int64_t tile = 512,
+                   const GramBlockVisitor& visit = {});
 
 }  // namespace popcode

@@ -87,7 +87,7 @@ StageSpec dimension_stage() {
     const PreprocessedData& p = *run.workspace.preprocessed;
     const std::vector<std::int64_t> ks = parse_k_list(o.text("k"));
     const KnnMetric metric = parse_knn_metric(o.text("metric"));
-    const Matrix x = point_cloud(p, o.text("points"));
+    Matrix x = point_cloud(p, o.text("points"));
     const std::int64_t n_points = x.cols();
     const std::int64_t k_graph = *std::max_element(ks.begin(), ks.end());
     const std::int64_t mle_k = o.integer("mle_k");
@@ -97,8 +97,8 @@ StageSpec dimension_stage() {
                               std::max(k_graph, mle_k), o.text("k"), mle_k, run.workspace.recording_path, n_points),
                   ExitCode::bad_input);
     const std::int64_t k_all = std::max({k_graph, mle_k, std::int64_t{2}});
-    ParticipationRatio pr;
-    const KnnGraph knn = knn_graph(run.ctx, x, k_all, metric, o.integer("tile"), pr.visitor());
+    ParticipationRatio pr(n_points);
+    const KnnGraph knn = knn_graph(run.ctx, std::move(x), k_all, metric, o.integer("tile"), pr.visitor());
     const double participation = pr.finish(run.ctx);
     const TwoNnEstimate twonn = two_nn(knn);
     const MleEstimate mle = levina_bickel(knn, mle_k);
