@@ -321,4 +321,14 @@ std::vector<std::uint8_t> Recording::read_gad(const Context& ctx, Range neurons)
   return out;
 }
 
+std::vector<std::int32_t> Recording::read_class_labels(const Context& ctx, std::vector<std::string>* names) const {
+  std::vector<std::int32_t> labels;
+  if (!info_.has_classes) return labels;
+  h5::File f = h5::File::open_parallel(info_.path, h5::Access::read_only, ctx.comm(), ExitCode::bad_input);
+  labels = h5::read_all<std::int32_t>(f, "/classes/label");
+  if (names) *names = h5::read_strings(f, "/classes/names");
+  f.close();
+  return labels;
+}
+
 }  // namespace popcode

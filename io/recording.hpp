@@ -56,6 +56,9 @@ class Recording {
   Matrix read_spontaneous(const Context& ctx, Range neurons, ValueCounts* counts) const;
   // Collective. This rank's rows of /neurons/gad_positive (1 = GAD+ interneuron).
   std::vector<std::uint8_t> read_gad(const Context& ctx, Range neurons) const;
+  // Collective. /classes/label (one class per image) and /classes/names on every rank; both empty when
+  // the recording has no classes.
+  std::vector<std::int32_t> read_class_labels(const Context& ctx, std::vector<std::string>* names = nullptr) const;
 
  private:
   RecordingInfo info_;

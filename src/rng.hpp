@@ -28,6 +28,7 @@ enum class Stream : std::uint32_t {
   spont_loading = 13, // neuron loadings on the shared spontaneous dimensions
   neuron_rf = 14,     // each neuron's Gabor receptive field
   neuron_subset = 15, // random neuron subsets of the decoding curves
+  kmeans_init = 16,   // k-means++ draws
 };
 
 class CounterRng {

@@ -55,5 +55,6 @@ StageSpec spectrum_stage();
 StageSpec decode_identity_stage();
 StageSpec dimension_stage();
 StageSpec distances_stage();
+StageSpec cluster_stage();
 
 }  // namespace popcode

@@ -4,8 +4,8 @@ histogram, Granata-Carnevale fit; k = 9, cosine) on 5,600 stimulus vectors (2,80
 10,000 neurons, at 1 and 2 ranks, against
   (a) the Python peer bench/dimension/idfit_peer.py (sklearn kneighbors_graph + scipy shortest_path + the
       ID_fit.py procedure) on the same preprocessed points, with 1 BLAS thread (as 1 rank) and 2 (as 2 ranks);
-  (b) the floor of the kNN part: the S x S x N Gram products (2 S^2 N flops) at the dgemm rate measured in
-      this run, per core. Dijkstra has no flop floor; its time is reported beside it.
+  (b) the floor of the kNN part: the upper triangle of the S x S Gram matrix over N neurons (S^2 N flops,
+      what popcode's block loop and numpy's syrk compute) at the dgemm rate measured in this run, per core. Dijkstra has no flop floor; its time is reported beside it.
 Each configuration runs REPEATS times; medians and ranges. Memory per rank: the stage's measured peak.
 
 Usage: /usr/bin/python3 bench/dimension/run.py [--build build] [--repeats 3] [--out bench/out]
@@ -76,7 +76,7 @@ def main():
     rate = statistics.median(rates)
     results["dgemm_gflops_per_core"] = summary(rates)
     s_points, n = results["points"], a.neurons
-    gram_flops = 2.0 * s_points * s_points * n
+    gram_flops = 1.0 * s_points * s_points * n  # half of the 2 S^2 N flops of the full Gram
     rows = []
     for name, cores in [("popcode_1rank", 1), ("popcode_2ranks", 2)]:
         s = summary([x["seconds"] for x in runs[name]])

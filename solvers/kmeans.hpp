@@ -1,0 +1,63 @@
+#pragma once
+// k-means clustering of population vectors (one point per stimulus), distributed over neuron blocks.
+//
+// What it computes, as sklearn.cluster.KMeans(algorithm="lloyd") (anchor; SCIENCE.md "Clustering"):
+//   - greedy k-means++ initialisation: the first centre a uniformly drawn point; each next one the best, by
+//     the resulting potential sum_x min_c |x - c|^2, of 2 + floor(ln k) candidates drawn with probability
+//     proportional to the current squared distance (sklearn's n_local_trials);
+//   - Lloyd iterations: assign every point to its nearest centre (ties to the lower centre), move each
+//     centre to the mean of its points; stop when the labels stop changing, or when the summed squared
+//     centre shift is at most tol x (mean over coordinates of the points' variance), or after max_iter;
+//     a final assignment makes labels and centres consistent; inertia = sum of squared distances.
+//   - an empty cluster is re-seeded (a naive port leaves it at zero): it takes the point farthest from its
+//     own centre among those not already moved, as sklearn does.
+//   Several initialisations (n_init) keep the lowest inertia.
+// Evaluation helpers: the adjusted Rand index of two labelings (sklearn's adjusted_rand_score), and the
+// fraction of images whose two repeats fall in the same cluster (the seed article's measure, ~25% at k = 8).
+//
+// Distribution, by neuron: the points arrive neuron-blocked, and so are the centres (each rank holds its
+// neurons' coordinates of all k centres). A squared distance |x_s - c_j|^2 = |x_s|^2 + |c_j|^2 - 2 x_s.c_j
+// is a sum over neurons: each rank forms its S x k partial products by BLAS and one allreduce of S x k
+// values replicates all distances, so labels are replicated and every centre update (a mean over points,
+// per neuron) is local. The alternative split by points needs an allreduce of the k x N centre sums per
+// iteration; N >> k here, so the S x k exchange is the smaller. Memory per rank: the block (n_local x S),
+// the centres (n_local x k), and S x k distances.
+#include <cstdint>
+#include <vector>
+
+#include "solvers/matrix.hpp"
+#include "src/context.hpp"
+
+namespace popcode {
+
+struct KmeansOptions {
+  std::int64_t k = 8;
+  int n_init = 1;
+  int max_iter = 300;
+  double tol = 1e-4;
+  std::uint64_t seed = 0;
+};
+
+struct KmeansResult {
+  std::vector<std::int32_t> labels;       // S, replicated
+  Matrix centres;                         // n_local x k (this rank's neurons)
+  double inertia = 0;
+  int iterations = 0;                     // of the kept initialisation
+  bool converged = false;
+  std::int64_t reseeded = 0;              // empty clusters re-seeded (kept initialisation)
+  std::vector<std::int64_t> sizes;        // k
+  std::vector<std::int64_t> init_points;  // the points chosen as initial centres (kept initialisation)
+};
+
+// Collective. `points` is this rank's neuron block (n_local x S), S > k.
+KmeansResult kmeans(const Context& ctx, const Matrix& points, const KmeansOptions& options);
+
+// Collective. Lloyd from the given initial centres (this rank's rows, n_local x k): the step after the
+// initialisation, exposed so the result can be compared with sklearn from the same start.
+KmeansResult kmeans_from(const Context& ctx, const Matrix& points, Matrix centres, const KmeansOptions& options);
+
+// The adjusted Rand index of two labelings of the same items (Hubert & Arabie 1985; sklearn's
+// adjusted_rand_score, including its value 1 for the degenerate cases).
+double adjusted_rand_index(const std::vector<std::int32_t>& a, const std::vector<std::int32_t>& b);
+
+}  // namespace popcode

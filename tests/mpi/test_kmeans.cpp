@@ -1,0 +1,172 @@
+// k-means against a serial Lloyd written from the definition, on planted clusters, with an empty cluster
+// to re-seed, at 1, 2 and 3 ranks; and the adjusted Rand index on sklearn's documented examples.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+
+#include "partition/block_layout.hpp"
+#include "solvers/kmeans.hpp"
+#include "src/rng.hpp"
+
+namespace popcode {
+namespace {
+
+constexpr std::int64_t kDims = 40, kPoints = 300, kClusters = 5;
+
+std::int32_t planted_label(std::int64_t p) { return static_cast<std::int32_t>((p * 7) % kClusters); }
+
+// Points around 5 random centres (spread 1) with noise `noise` per coordinate.
+double planted(std::int64_t c, std::int64_t p, double noise) {
+  const CounterRng rng(31);
+  return rng.normal(Stream::image, static_cast<std::uint32_t>(c), static_cast<std::uint32_t>(planted_label(p))) +
+         noise * rng.normal(Stream::trial_noise, static_cast<std::uint32_t>(c), static_cast<std::uint32_t>(p));
+}
+
+Matrix block(const Context& ctx, double noise) {
+  const Range mine = BlockLayout(kDims, ctx.size()).range(ctx.rank());
+  Matrix m(mine.size(), kPoints);
+  for (std::int64_t p = 0; p < kPoints; ++p)
+    for (std::int64_t i = 0; i < mine.size(); ++i) m(i, p) = planted(mine.begin + i, p, noise);
+  return m;
+}
+
+// Serial Lloyd from the definition (full squared distances, ties to the lower centre, sklearn's stopping
+// rules, the empty-cluster rule of the solver). Returns labels and inertia.
+std::pair<std::vector<std::int32_t>, double> serial_lloyd(std::vector<std::vector<double>> centres, double noise, double tol) {
+  std::vector<std::vector<double>> x(kPoints, std::vector<double>(kDims));
+  for (std::int64_t p = 0; p < kPoints; ++p)
+    for (std::int64_t c = 0; c < kDims; ++c) x[static_cast<std::size_t>(p)][static_cast<std::size_t>(c)] = planted(c, p, noise);
+  double var = 0;
+  for (std::int64_t c = 0; c < kDims; ++c) {
+    double m = 0, q = 0;
+    for (std::int64_t p = 0; p < kPoints; ++p) m += x[static_cast<std::size_t>(p)][static_cast<std::size_t>(c)] / kPoints;
+    for (std::int64_t p = 0; p < kPoints; ++p) q += std::pow(x[static_cast<std::size_t>(p)][static_cast<std::size_t>(c)] - m, 2) / kPoints;
+    var += q / kDims;
+  }
+  const auto k = static_cast<std::int64_t>(centres.size());
+  const auto assign = [&](std::vector<double>* own) {
+    std::vector<std::int32_t> l(kPoints);
+    for (std::int64_t p = 0; p < kPoints; ++p) {
+      double best = std::numeric_limits<double>::infinity();
+      for (std::int64_t j = 0; j < k; ++j) {
+        double d = 0;
+        for (std::int64_t c = 0; c < kDims; ++c)
+          d += std::pow(x[static_cast<std::size_t>(p)][static_cast<std::size_t>(c)] - centres[static_cast<std::size_t>(j)][static_cast<std::size_t>(c)], 2);
+        if (d < best) {
+          best = d;
+          l[static_cast<std::size_t>(p)] = static_cast<std::int32_t>(j);
+        }
+      }
+      if (own) (*own)[static_cast<std::size_t>(p)] = best;
+    }
+    return l;
+  };
+  std::vector<std::int32_t> labels, previous(kPoints, -1);
+  std::vector<double> own(kPoints);
+  bool strict = false;
+  for (int it = 0; it < 300; ++it) {
+    labels = assign(&own);
+    std::vector<std::vector<double>> sums(static_cast<std::size_t>(k), std::vector<double>(kDims, 0.0));
+    std::vector<std::int64_t> count(static_cast<std::size_t>(k), 0);
+    for (std::int64_t p = 0; p < kPoints; ++p) {
+      ++count[static_cast<std::size_t>(labels[static_cast<std::size_t>(p)])];
+      for (std::int64_t c = 0; c < kDims; ++c)
+        sums[static_cast<std::size_t>(labels[static_cast<std::size_t>(p)])][static_cast<std::size_t>(c)] += x[static_cast<std::size_t>(p)][static_cast<std::size_t>(c)];
+    }
+    std::vector<std::int64_t> order(kPoints);
+    for (std::int64_t p = 0; p < kPoints; ++p) order[static_cast<std::size_t>(p)] = p;
+    std::stable_sort(order.begin(), order.end(), [&](std::int64_t a, std::int64_t b) { return own[static_cast<std::size_t>(a)] > own[static_cast<std::size_t>(b)]; });
+    std::size_t next = 0;
+    for (std::int64_t j = 0; j < k; ++j)
+      if (count[static_cast<std::size_t>(j)] == 0) {
+        const std::int64_t far = order[next++];
+        const std::int32_t from = labels[static_cast<std::size_t>(far)];
+        for (std::int64_t c = 0; c < kDims; ++c) {
+          sums[static_cast<std::size_t>(from)][static_cast<std::size_t>(c)] -= x[static_cast<std::size_t>(far)][static_cast<std::size_t>(c)];
+          sums[static_cast<std::size_t>(j)][static_cast<std::size_t>(c)] = x[static_cast<std::size_t>(far)][static_cast<std::size_t>(c)];
+        }
+        --count[static_cast<std::size_t>(from)];
+        count[static_cast<std::size_t>(j)] = 1;
+      }
+    double shift = 0;
+    for (std::int64_t j = 0; j < k; ++j)
+      for (std::int64_t c = 0; c < kDims; ++c) {
+        const double v = sums[static_cast<std::size_t>(j)][static_cast<std::size_t>(c)] / static_cast<double>(count[static_cast<std::size_t>(j)]);
+        shift += std::pow(v - centres[static_cast<std::size_t>(j)][static_cast<std::size_t>(c)], 2);
+        centres[static_cast<std::size_t>(j)][static_cast<std::size_t>(c)] = v;
+      }
+    if (labels == previous) {
+      strict = true;
+      break;
+    }
+    if (shift <= tol * var) break;
+    previous = labels;
+  }
+  if (!strict) labels = assign(&own);
+  double inertia = 0;
+  for (double v : own) inertia += v;
+  return {labels, inertia};
+}
+
+class KmeansTest : public ::testing::Test {
+ protected:
+  Context ctx{MPI_COMM_WORLD};
+};
+
+TEST_F(KmeansTest, LloydEqualsSerialReferenceAndReseedsAnEmptyCluster) {
+  const double noise = 0.8;
+  const Matrix x = block(ctx, noise);
+  const Range mine = BlockLayout(kDims, ctx.size()).range(ctx.rank());
+  // Initial centres: points 0, 1, 2 and 3, and one far from everything (it will be empty at first).
+  std::vector<std::vector<double>> start;
+  Matrix c(mine.size(), kClusters);
+  for (std::int64_t j = 0; j < kClusters; ++j) {
+    start.emplace_back();
+    for (std::int64_t d = 0; d < kDims; ++d) start.back().push_back(j < 4 ? planted(d, j, noise) : 100.0);
+    for (std::int64_t i = 0; i < mine.size(); ++i) c(i, j) = start.back()[static_cast<std::size_t>(mine.begin + i)];
+  }
+  KmeansOptions o;
+  o.k = kClusters;
+  const KmeansResult r = kmeans_from(ctx, x, c, o);
+  const auto [labels, inertia] = serial_lloyd(start, noise, o.tol);
+  EXPECT_EQ(r.labels, labels);
+  EXPECT_NEAR(r.inertia, inertia, 1e-9 * inertia);
+  EXPECT_GE(r.reseeded, 1);
+  for (std::int64_t n : r.sizes) EXPECT_GT(n, 0);
+}
+
+TEST_F(KmeansTest, RecoversPlantedClustersAtModerateNoise) {
+  const Matrix x = block(ctx, 1.5);  // noise s.d. 1.5 x the spread of the centres, per coordinate
+  KmeansOptions o;
+  o.k = kClusters;
+  o.n_init = 3;
+  o.seed = 2;
+  const KmeansResult r = kmeans(ctx, x, o);
+  std::vector<std::int32_t> truth;
+  for (std::int64_t p = 0; p < kPoints; ++p) truth.push_back(planted_label(p));
+  const double ari = adjusted_rand_index(truth, r.labels);
+  if (ctx.root()) std::printf("  planted 5 clusters, noise 1.5: ARI %.4f, inertia %.2f\n", ari, r.inertia);
+  EXPECT_GE(ari, 0.9);
+  EXPECT_EQ(static_cast<std::int64_t>(r.init_points.size()), kClusters);
+}
+
+TEST_F(KmeansTest, RefusesKAtLeastThePointCount) {
+  const Matrix x = block(ctx, 1.0);
+  KmeansOptions o;
+  o.k = kPoints;
+  EXPECT_THROW(kmeans(ctx, x, o), InputError);
+}
+
+TEST(AdjustedRandIndex, MatchesSklearnExamples) {
+  // Values from sklearn.metrics.adjusted_rand_score's documentation.
+  EXPECT_DOUBLE_EQ(adjusted_rand_index({0, 0, 1, 1}, {0, 0, 1, 1}), 1.0);
+  EXPECT_DOUBLE_EQ(adjusted_rand_index({0, 0, 1, 1}, {1, 1, 0, 0}), 1.0);
+  EXPECT_NEAR(adjusted_rand_index({0, 0, 1, 2}, {0, 0, 1, 1}), 0.5714285714285714, 1e-15);
+  EXPECT_NEAR(adjusted_rand_index({0, 0, 1, 1}, {0, 0, 1, 2}), 0.5714285714285714, 1e-15);
+  EXPECT_DOUBLE_EQ(adjusted_rand_index({0, 0, 0, 0}, {0, 1, 2, 3}), 0.0);
+  EXPECT_DOUBLE_EQ(adjusted_rand_index({0, 0, 1, 1}, {0, 1, 0, 1}), -0.5);
+}
+
+}  // namespace
+}  // namespace popcode
