@@ -142,21 +142,55 @@ KmeansResult kmeans_from(const Context& ctx, const Matrix& points, Matrix centre
   const double neurons = static_cast<double>(ctx.sum(n));
   const double tol = o.tol * ctx.sum(var_sum) / neurons;
 
+  // Points per chunk: about 1 MiB of the widest rank's block, the same count on every rank (each chunk is
+  // one collective).
+  const std::int64_t widest = std::max<std::int64_t>(1, ctx.max(n));
+  const std::int64_t chunk = std::clamp<std::int64_t>((std::int64_t{1} << 17) / widest, 8, 512);
+
   KmeansResult r;
   std::vector<std::int32_t> previous(static_cast<std::size_t>(s), -1);
   Assignment a;
   bool strict = false;
   for (int it = 0; it < o.max_iter; ++it) {
-    a = assign(ctx, points, x2, centres);
-    // New centres: sums and counts per cluster (local rows), empty clusters re-seeded from the points
-    // farthest from their centres.
+    // Assignment and centre sums in one pass over the points, chunk by chunk: a chunk's columns are
+    // still in cache when its labels (one small allreduce) say where to add them.
     Matrix sums(n, k);
     std::vector<std::int64_t> count(static_cast<std::size_t>(k), 0);
-    for (std::int64_t i = 0; i < s; ++i) {
-      const std::int32_t l = a.labels[static_cast<std::size_t>(i)];
-      ++count[static_cast<std::size_t>(l)];
-      for (std::int64_t row = 0; row < n; ++row) sums(row, l) += points(row, i);
+    a.labels.assign(static_cast<std::size_t>(s), 0);
+    a.own.assign(static_cast<std::size_t>(s), 0.0);
+    std::vector<double> c2(static_cast<std::size_t>(k), 0.0);
+    for (std::int64_t j = 0; j < k; ++j)
+      for (double v : centres.col(j)) c2[static_cast<std::size_t>(j)] += v * v;
+    ctx.allreduce_sum(c2);
+    Matrix prod(chunk, k);
+    for (std::int64_t first = 0; first < s; first += chunk) {
+      const std::int64_t w = std::min(chunk, s - first);
+      if (n > 0) {
+        gemm_raw(Trans::yes, Trans::no, w, k, n, 1.0, points.data() + first * n, n, centres.data(), n, 0.0, prod.data(), chunk);
+      } else {
+        std::fill(prod.data(), prod.data() + chunk * k, 0.0);
+      }
+      ctx.allreduce_sum(prod.values());
+      for (std::int64_t c = 0; c < w; ++c) {
+        const std::int64_t i = first + c;
+        std::int32_t l = 0;
+        double best = std::numeric_limits<double>::infinity();
+        for (std::int64_t j = 0; j < k; ++j) {
+          const double v = c2[static_cast<std::size_t>(j)] - 2 * prod(c, j);  // |x|^2 left out, as sklearn
+          if (v < best) {
+            best = v;
+            l = static_cast<std::int32_t>(j);
+          }
+        }
+        a.labels[static_cast<std::size_t>(i)] = l;
+        a.own[static_cast<std::size_t>(i)] = std::max(0.0, x2[static_cast<std::size_t>(i)] + best);
+        ++count[static_cast<std::size_t>(l)];
+        double* dst = sums.col(l).data();
+        const double* src = points.col(i).data();
+        for (std::int64_t row = 0; row < n; ++row) dst[row] += src[row];
+      }
     }
+    // Empty clusters are re-seeded from the points farthest from their centres.
     std::vector<std::int64_t> empty;
     for (std::int64_t j = 0; j < k; ++j)
       if (count[static_cast<std::size_t>(j)] == 0) empty.push_back(j);

@@ -17,11 +17,13 @@
 //
 // Distribution, by neuron: the points arrive neuron-blocked, and so are the centres (each rank holds its
 // neurons' coordinates of all k centres). A squared distance |x_s - c_j|^2 = |x_s|^2 + |c_j|^2 - 2 x_s.c_j
-// is a sum over neurons: each rank forms its S x k partial products by BLAS and one allreduce of S x k
-// values replicates all distances, so labels are replicated and every centre update (a mean over points,
-// per neuron) is local. The alternative split by points needs an allreduce of the k x N centre sums per
-// iteration; N >> k here, so the S x k exchange is the smaller. Memory per rank: the block (n_local x S),
-// the centres (n_local x k), and S x k distances.
+// is a sum over neurons: each rank forms its partial products by BLAS and an allreduce of them replicates
+// the distances, so labels are replicated and every centre update (a mean over points, per neuron) is
+// local. The alternative split by points needs an allreduce of the k x N centre sums per iteration; N >> k
+// here, so exchanging S x k products is the smaller. Lloyd is memory-bound at small k, so an iteration
+// reads the block once: points go in chunks of about 1 MiB of the widest block, each chunk's products are
+// allreduced (chunk x k values), labelled, and added to the centre sums while still in cache. Memory per
+// rank: the block (n_local x S), the centres and their sums (2 n_local x k), and S values per point list.
 #include <cstdint>
 #include <vector>
 
