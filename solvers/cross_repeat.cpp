@@ -24,31 +24,29 @@ CrossRepeatProducts cross_repeat_products(const Context& ctx, const Matrix& repe
   }
   const auto m = static_cast<std::int64_t>(chosen.size());
 
-  // The chosen rows, transformed (m x 2S, column-major).
+  // The chosen rows (m x 2S, column-major), then transformed in place.
   Matrix z(m, 2 * s_count);
+  for (std::int64_t j = 0; j < 2 * s_count; ++j)
+    for (std::int64_t k = 0; k < m; ++k) z(k, j) = repeats(chosen[static_cast<std::size_t>(k)], j);
   std::int64_t zero_variance = 0;
-  for (std::int64_t k = 0; k < m; ++k) {
+  if (transform != CrossTransform::raw) {
     for (int r = 0; r < 2; ++r) {
       const std::int64_t c0 = r * s_count;
-      if (transform == CrossTransform::raw) {
-        for (std::int64_t j = 0; j < s_count; ++j) z(k, c0 + j) = repeats(chosen[static_cast<std::size_t>(k)], c0 + j);
-        continue;
+      const RowMoments mo = row_moments(z, c0, s_count);
+      std::vector<double> sd(static_cast<std::size_t>(m), 0.0);
+      for (std::int64_t k = 0; k < m; ++k) {
+        const auto kk = static_cast<std::size_t>(k);
+        sd[kk] = s_count > 1 ? std::sqrt(mo.ssd[kk] / static_cast<double>(s_count - 1)) : 0.0;
+        if (!(sd[kk] > 0) || !std::isfinite(sd[kk])) {
+          sd[kk] = 0;  // the neuron is 0 in this repeat
+          ++zero_variance;
+        }
       }
-      double mean = 0;
-      for (std::int64_t j = 0; j < s_count; ++j) mean += repeats(chosen[static_cast<std::size_t>(k)], c0 + j);
-      mean /= static_cast<double>(s_count);
-      double ss = 0;
-      for (std::int64_t j = 0; j < s_count; ++j) {
-        const double d = repeats(chosen[static_cast<std::size_t>(k)], c0 + j) - mean;
-        ss += d * d;
-      }
-      const double sd = s_count > 1 ? std::sqrt(ss / static_cast<double>(s_count - 1)) : 0.0;
-      if (!(sd > 0) || !std::isfinite(sd)) {
-        ++zero_variance;  // stays 0
-        continue;
-      }
-      for (std::int64_t j = 0; j < s_count; ++j)
-        z(k, c0 + j) = (repeats(chosen[static_cast<std::size_t>(k)], c0 + j) - mean) / sd;
+      for (std::int64_t j = c0; j < c0 + s_count; ++j)
+        for (std::int64_t k = 0; k < m; ++k) {
+          const auto kk = static_cast<std::size_t>(k);
+          z(k, j) = sd[kk] > 0 ? (z(k, j) - mo.mean[kk]) / sd[kk] : 0.0;
+        }
     }
   }
 

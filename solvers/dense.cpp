@@ -172,6 +172,21 @@ std::vector<double> symmetric_eigen(Matrix& a, std::int64_t count, Matrix* vecto
   return out;
 }
 
+RowMoments row_moments(const Matrix& m, std::int64_t first_col, std::int64_t cols) {
+  const auto n = static_cast<std::size_t>(m.rows());
+  RowMoments r{std::vector<double>(n, 0.0), std::vector<double>(n, 0.0)};
+  for (std::int64_t j = first_col; j < first_col + cols; ++j) {
+    const double* c = m.col(j).data();
+    for (std::size_t i = 0; i < n; ++i) r.mean[i] += c[i];
+  }
+  for (double& v : r.mean) v /= static_cast<double>(cols);
+  for (std::int64_t j = first_col; j < first_col + cols; ++j) {
+    const double* c = m.col(j).data();
+    for (std::size_t i = 0; i < n; ++i) r.ssd[i] += (c[i] - r.mean[i]) * (c[i] - r.mean[i]);
+  }
+  return r;
+}
+
 std::vector<double> least_squares(Matrix a, std::vector<double> b) {
   const int m = static_cast<int>(a.rows()), n = static_cast<int>(a.cols()), nrhs = 1;
   if (m < n || static_cast<int>(b.size()) != m)

@@ -28,6 +28,14 @@ void gram(const Matrix& a, Matrix& c);
 // range (dstemr) and back-transformation of only the wanted vectors.
 std::vector<double> symmetric_eigen(Matrix& a, std::int64_t count, Matrix* vectors);
 
+// Per-row mean and sum of squared deviations from it, over columns [first_col, first_col + cols) of `m`
+// (two passes, column by column: the matrix is column-major). Callers choose the divisor of the variance.
+struct RowMoments {
+  std::vector<double> mean, ssd;
+};
+RowMoments row_moments(const Matrix& m, std::int64_t first_col, std::int64_t cols);
+inline RowMoments row_moments(const Matrix& m) { return row_moments(m, 0, m.cols()); }
+
 // Least-squares solution of A x = b for a full-rank A with rows >= columns (dgels, Householder QR).
 std::vector<double> least_squares(Matrix a, std::vector<double> b);
 

@@ -124,24 +124,17 @@ Assignment assign(const Context& ctx, const Matrix& x, const std::vector<double>
   return a;
 }
 
-}  // namespace
-
-KmeansResult kmeans_from(const Context& ctx, const Matrix& points, Matrix centres, const KmeansOptions& o) {
-  const std::int64_t s = points.cols(), k = centres.cols(), n = points.rows();
-  const std::vector<double> x2 = squared_norms(ctx, points);
-  // sklearn's tolerance: tol times the mean over coordinates (neurons) of the points' variance.
-  std::vector<double> mean(static_cast<std::size_t>(n), 0.0), q(static_cast<std::size_t>(n), 0.0);
-  for (std::int64_t j = 0; j < s; ++j)  // column by column: the block is column-major
-    for (std::int64_t i = 0; i < n; ++i) mean[static_cast<std::size_t>(i)] += points(i, j);
-  for (double& v : mean) v /= static_cast<double>(s);
-  for (std::int64_t j = 0; j < s; ++j)
-    for (std::int64_t i = 0; i < n; ++i)
-      q[static_cast<std::size_t>(i)] += (points(i, j) - mean[static_cast<std::size_t>(i)]) * (points(i, j) - mean[static_cast<std::size_t>(i)]);
+// sklearn's tolerance: tol times the mean over coordinates (neurons) of the points' variance.
+double absolute_tolerance(const Context& ctx, const Matrix& points, double tol) {
   double var_sum = 0;
-  for (double v : q) var_sum += v / static_cast<double>(s);
-  const double neurons = static_cast<double>(ctx.sum(n));
-  const double tol = o.tol * ctx.sum(var_sum) / neurons;
+  for (double v : row_moments(points).ssd) var_sum += v / static_cast<double>(points.cols());
+  return tol * ctx.sum(var_sum) / static_cast<double>(ctx.sum(points.rows()));
+}
 
+// Lloyd from `centres`, with the points' squared norms and the absolute tolerance already known.
+KmeansResult lloyd(const Context& ctx, const Matrix& points, const std::vector<double>& x2, double tol, Matrix centres,
+                   const KmeansOptions& o) {
+  const std::int64_t s = points.cols(), k = centres.cols(), n = points.rows();
   // Points per chunk: about 1 MiB of the widest rank's block, the same count on every rank (each chunk is
   // one collective).
   const std::int64_t widest = std::max<std::int64_t>(1, ctx.max(n));
@@ -241,16 +234,23 @@ KmeansResult kmeans_from(const Context& ctx, const Matrix& points, Matrix centre
   return r;
 }
 
+}  // namespace
+
+KmeansResult kmeans_from(const Context& ctx, const Matrix& points, Matrix centres, const KmeansOptions& o) {
+  return lloyd(ctx, points, squared_norms(ctx, points), absolute_tolerance(ctx, points, o.tol), std::move(centres), o);
+}
+
 KmeansResult kmeans(const Context& ctx, const Matrix& points, const KmeansOptions& o) {
   const std::int64_t s = points.cols();
   ctx.agree(o.k < 1 || o.k >= s, fmt::format("k-means: k = {} needs 1 <= k < number of points ({})", o.k, s),
             ExitCode::bad_input);
   const std::vector<double> x2 = squared_norms(ctx, points);
+  const double tol = absolute_tolerance(ctx, points, o.tol);
   KmeansResult best;
   best.inertia = std::numeric_limits<double>::infinity();
   for (int init = 0; init < std::max(1, o.n_init); ++init) {
     const std::vector<std::int64_t> start = kmeans_plusplus(ctx, points, x2, o.k, o.seed, init);
-    KmeansResult r = kmeans_from(ctx, points, gather_points(points, start), o);
+    KmeansResult r = lloyd(ctx, points, x2, tol, gather_points(points, start), o);
     r.init_points = start;
     if (r.inertia < best.inertia) best = std::move(r);
   }

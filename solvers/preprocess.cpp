@@ -38,16 +38,11 @@ RepeatSplit split_repeats(const std::vector<std::int32_t>& ids, const std::vecto
 namespace {
 
 // Per-row mean and population standard deviation (+ 1e-6) of a block over its columns.
-void row_moments(const Matrix& m, std::vector<double>& mu, std::vector<double>& sd) {
-  const std::int64_t n = m.rows(), t = m.cols();
-  mu.assign(static_cast<std::size_t>(n), 0.0);
-  sd.assign(static_cast<std::size_t>(n), 0.0);
-  for (std::int64_t j = 0; j < t; ++j)
-    for (std::int64_t i = 0; i < n; ++i) mu[i] += m(i, j);
-  for (double& v : mu) v /= static_cast<double>(t);
-  for (std::int64_t j = 0; j < t; ++j)
-    for (std::int64_t i = 0; i < n; ++i) sd[i] += (m(i, j) - mu[i]) * (m(i, j) - mu[i]);
-  for (double& v : sd) v = std::sqrt(v / static_cast<double>(t)) + 1e-6;
+void row_mean_sd(const Matrix& m, std::vector<double>& mu, std::vector<double>& sd) {
+  RowMoments r = row_moments(m);
+  mu = std::move(r.mean);
+  sd = std::move(r.ssd);
+  for (double& v : sd) v = std::sqrt(v / static_cast<double>(m.cols())) + 1e-6;
 }
 
 void normalise_rows(Matrix& m, const std::vector<double>& mu, const std::vector<double>& sd) {
@@ -156,7 +151,7 @@ PreprocessedData preprocess(const Context& ctx, const Recording& recording, cons
 
   if (opt.zscore_spont) {
     std::vector<double> mu, sd;
-    row_moments(have_spont ? spont : resp, mu, sd);
+    row_mean_sd(have_spont ? spont : resp, mu, sd);
     normalise_rows(resp, mu, sd);
     if (have_spont) normalise_rows(spont, mu, sd);
     st.zscored_with_spont = have_spont;

@@ -8,6 +8,7 @@
 
 #include <cmath>
 
+#include "solvers/dense.hpp"
 #include "solvers/kmeans.hpp"
 #include "src/log.hpp"
 #include "src/stages/stage_util.hpp"
@@ -51,15 +52,11 @@ StageSpec cluster_stage() {
       // z-score each neuron over the points (s.d. with the population formula, as sklearn's StandardScaler);
       // a constant neuron is left at 0. Column by column: the block is column-major.
       const std::int64_t n = x.rows(), m = x.cols();
-      std::vector<double> mean(static_cast<std::size_t>(n), 0.0), q(static_cast<std::size_t>(n), 0.0);
-      for (std::int64_t j = 0; j < m; ++j)
-        for (std::int64_t i = 0; i < n; ++i) mean[static_cast<std::size_t>(i)] += x(i, j);
-      for (double& v : mean) v /= static_cast<double>(m);
-      for (std::int64_t j = 0; j < m; ++j)
-        for (std::int64_t i = 0; i < n; ++i) q[static_cast<std::size_t>(i)] += (x(i, j) - mean[static_cast<std::size_t>(i)]) * (x(i, j) - mean[static_cast<std::size_t>(i)]);
+      const RowMoments mo = row_moments(x);
+      const std::vector<double>& mean = mo.mean;
       std::vector<double> inv(static_cast<std::size_t>(n), 0.0);
       for (std::int64_t i = 0; i < n; ++i) {
-        const double sd = std::sqrt(q[static_cast<std::size_t>(i)] / static_cast<double>(m));
+        const double sd = std::sqrt(mo.ssd[static_cast<std::size_t>(i)] / static_cast<double>(m));
         if (sd > 0) {
           inv[static_cast<std::size_t>(i)] = 1.0 / sd;
         } else {

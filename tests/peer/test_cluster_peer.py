@@ -10,7 +10,6 @@ n_init=1) on the same standardised points from popcode's k-means++ starting poin
 Usage: test_cluster_peer.py POPCODE MPIEXEC. Exit 77 (skip) without numpy, sklearn or h5py.
 """
 import os
-import subprocess
 import sys
 import tempfile
 
@@ -22,6 +21,8 @@ try:
 except ImportError as e:
     print(f"SKIP: {e} (install python3-numpy python3-sklearn python3-h5py)")
     sys.exit(77)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from popcode_run import run_job  # noqa: E402
 
 POPCODE, MPIEXEC = sys.argv[1], sys.argv[2]
 failures = []
@@ -54,12 +55,7 @@ spont_pcs = 8
 k = 8
 seed = 5
 """)
-    env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1", OPENBLAS_NUM_THREADS="1")
-    r = subprocess.run([MPIEXEC, "-n", str(ranks), "--oversubscribe", POPCODE, "run", job], env=env, capture_output=True,
-                       text=True)
-    if r.returncode != 0:
-        print(r.stdout[-3000:], r.stderr[-3000:])
-        sys.exit(f"popcode failed at {ranks} ranks")
+    run_job(POPCODE, MPIEXEC, ranks, job, "cluster")
     return os.path.join(tmp, f"c{ranks}.h5"), os.path.join(tmp, "rec.h5")
 
 

@@ -13,7 +13,6 @@ each metric:
 Usage: test_dimension_peer.py POPCODE MPIEXEC. Exit 77 (skip) without numpy, scipy, sklearn or h5py.
 """
 import os
-import subprocess
 import sys
 import tempfile
 
@@ -28,6 +27,7 @@ except ImportError as e:
     sys.exit(77)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from idfit_numpy import numpy_gc_fit  # noqa: E402
+from popcode_run import run_job  # noqa: E402
 
 POPCODE, MPIEXEC = sys.argv[1], sys.argv[2]
 failures = []
@@ -39,7 +39,7 @@ def check(ok, what):
         print("FAIL:", what)
 
 
-def run_job(tmp, name, ranks, metric):
+def run_dimension(tmp, name, ranks, metric):
     job = os.path.join(tmp, f"{name}.toml")
     with open(job, "w") as f:
         f.write(f"""[job]
@@ -63,12 +63,7 @@ mle_k = 12
 tile = 300
 store_mb = {0 if ranks == 2 else 1024}
 """)
-    env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1", OPENBLAS_NUM_THREADS="1")
-    r = subprocess.run([MPIEXEC, "-n", str(ranks), "--oversubscribe", POPCODE, "run", job], env=env,
-                       capture_output=True, text=True)
-    if r.returncode != 0:
-        print(r.stdout[-3000:], r.stderr[-3000:])
-        sys.exit(f"popcode failed at {ranks} ranks ({metric})")
+    run_job(POPCODE, MPIEXEC, ranks, job, metric)
     return os.path.join(tmp, f"{name}.h5")
 
 
@@ -174,7 +169,7 @@ def compare_runs(a, b, label):
 
 with tempfile.TemporaryDirectory() as tmp:
     for metric in ("cosine", "euclidean", "correlation"):
-        paths = {ranks: run_job(tmp, f"{metric}_{ranks}", ranks, metric) for ranks in (1, 2, 3)}
+        paths = {ranks: run_dimension(tmp, f"{metric}_{ranks}", ranks, metric) for ranks in (1, 2, 3)}
         check_against_peers(paths[1], metric)
         for ranks in (2, 3):  # 2 ranks also runs the two-pass histogram (store_mb = 0)
             compare_runs(paths[1], paths[ranks], f"{metric}: 1 vs {ranks} ranks")
