@@ -331,4 +331,36 @@ std::vector<std::int32_t> Recording::read_class_labels(const Context& ctx, std::
   return labels;
 }
 
+std::vector<float> Recording::read_images(const Context& ctx, std::span<const std::int32_t> ids) const {
+  const std::int64_t pixels = info_.image_height * info_.image_width;
+  std::vector<float> all(static_cast<std::size_t>(info_.images * pixels));
+  h5::File f = h5::File::open_parallel(info_.path, h5::Access::read_only, ctx.comm(), ExitCode::bad_input);
+  h5::read_block<float>(f, "/images", {0, 0, 0}, {info_.images, info_.image_height, info_.image_width}, all);
+  f.close();
+  std::vector<float> out(ids.size() * static_cast<std::size_t>(pixels));
+  for (std::size_t j = 0; j < ids.size(); ++j)
+    std::copy_n(all.begin() + static_cast<std::ptrdiff_t>(ids[j]) * pixels, pixels,
+                out.begin() + static_cast<std::ptrdiff_t>(j) * pixels);
+  return out;
+}
+
+std::vector<double> Recording::read_neuron_rows(const Context& ctx, const std::string& dataset,
+                                                std::span<const std::int64_t> neurons, std::int64_t width) const {
+  h5::File f = h5::File::open_parallel(info_.path, h5::Access::read_only, ctx.comm(), ExitCode::bad_input);
+  const bool vector = h5::shape_of(f, dataset).dims.size() == 1;
+  const std::int64_t first = neurons.empty() ? 0 : neurons.front();
+  const std::int64_t span_rows = neurons.empty() ? 0 : neurons.back() - first + 1;
+  std::vector<double> block(static_cast<std::size_t>(span_rows * width));
+  if (vector)
+    h5::read_block<double>(f, dataset, {first}, {span_rows}, block);
+  else
+    h5::read_block<double>(f, dataset, {first, 0}, {span_rows, width}, block);
+  f.close();
+  std::vector<double> out;
+  out.reserve(neurons.size() * static_cast<std::size_t>(width));
+  for (const std::int64_t i : neurons)
+    out.insert(out.end(), block.begin() + (i - first) * width, block.begin() + (i - first + 1) * width);
+  return out;
+}
+
 }  // namespace popcode

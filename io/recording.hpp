@@ -7,6 +7,7 @@
 // reads all rows of its own neuron columns with one collective hyperslab read (slabs of 256 MiB for
 // larger blocks), so no rank ever holds more than its block.
 #include <cstdint>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -59,6 +60,13 @@ class Recording {
   // Collective. /classes/label (one class per image) and /classes/names on every rank; both empty when
   // the recording has no classes.
   std::vector<std::int32_t> read_class_labels(const Context& ctx, std::vector<std::string>* names = nullptr) const;
+  // Collective. The images `ids` of /images on every rank, as float32 (ids.size() x height x width,
+  // row-major). Requires has_images; every rank reads the dataset (it is replicated by design).
+  std::vector<float> read_images(const Context& ctx, std::span<const std::int32_t> ids) const;
+  // Collective. Rows `neurons` (global neuron indices, ascending, this rank's own) of a per-neuron dataset
+  // with `width` columns (1 for a vector), as float64 row-major. Reads the rows' span in one hyperslab.
+  std::vector<double> read_neuron_rows(const Context& ctx, const std::string& dataset, std::span<const std::int64_t> neurons,
+                                       std::int64_t width) const;
 
  private:
   RecordingInfo info_;

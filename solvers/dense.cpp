@@ -206,12 +206,17 @@ std::vector<double> least_squares(Matrix a, std::vector<double> b) {
 }
 
 std::vector<double> left_singular_vectors(Matrix& a, Matrix& u) {
+  Matrix vt;
+  return thin_svd(a, u, vt);
+}
+
+std::vector<double> thin_svd(Matrix& a, Matrix& u, Matrix& vt) {
   const std::int64_t m = a.rows(), n = a.cols(), k = std::min(m, n);
   u = Matrix(m, k);
+  vt = Matrix(k, n);
   if (k == 0) return {};
   const int im = blas_int(m, "gesdd"), in = blas_int(n, "gesdd");
   std::vector<double> s(static_cast<std::size_t>(k));
-  Matrix vt(k, n);
   std::vector<int> iwork(static_cast<std::size_t>(8 * k));
   int info = 0, lwork = -1;
   double work_query = 0;

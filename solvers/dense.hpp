@@ -42,6 +42,9 @@ std::vector<double> least_squares(Matrix a, std::vector<double> b);
 // Thin SVD of `a` (m x n, destroyed): returns the singular values in descending order and the first
 // min(m, n) left singular vectors as columns of `u` (dgesdd).
 std::vector<double> left_singular_vectors(Matrix& a, Matrix& u);
+// Same, also returning the first min(m, n) right singular vectors as the rows of `vt` (min(m, n) x n):
+// a = u diag(s) vt.
+std::vector<double> thin_svd(Matrix& a, Matrix& u, Matrix& vt);
 
 // Flips the sign of each column so that its entry of largest magnitude is positive (a canonical sign for
 // eigen/singular vectors, which LAPACK leaves arbitrary). Returns the flips applied (+1/-1).

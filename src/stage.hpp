@@ -56,5 +56,6 @@ StageSpec decode_identity_stage();
 StageSpec dimension_stage();
 StageSpec distances_stage();
 StageSpec cluster_stage();
+StageSpec rf_stage();
 
 }  // namespace popcode

@@ -140,6 +140,43 @@ TEST(Failures, GeometryStagesRefuseBadInputsAndSurviveTinyOnes) {
   EXPECT_EQ(h5::read_all<double>(f, "/dimension/d_fit").size(), 2u);
 }
 
+TEST(Failures, RfRefusesBadImagesAndSurvivesTinyRecordings) {
+  TempDir dir;
+  // No /images: exit 3 naming the recording and the dataset.
+  const std::string rec = small_recording(dir), res = dir.file("rf.h5");
+  {
+    h5::File f = h5::File::open(rec, h5::Access::read_write, ExitCode::internal);
+    h5::remove(f, "/images");
+  }
+  const Outcome none = popcode(2, "rf --in " + rec + " --out " + res);
+  EXPECT_EQ(none.code, 3) << none.output;
+  EXPECT_TRUE(contains(none.output, rec + " has no /images dataset")) << none.output;
+  // A NaN pixel in an image the responses use.
+  const std::string nan_rec = small_recording(dir, "nan.h5");
+  {
+    h5::File f = h5::File::open(nan_rec, h5::Access::read_write, ExitCode::internal);
+    const float bad = std::numeric_limits<float>::quiet_NaN();
+    h5::write_block<float>(f, "/images", {5, 2, 3}, {1, 1, 1}, std::span<const float>(&bad, 1));
+  }
+  const Outcome nan = popcode(2, "rf --in " + nan_rec + " --out " + dir.file("rf_nan.h5"));
+  EXPECT_EQ(nan.code, 3) << nan.output;
+  EXPECT_TRUE(contains(nan.output, "/images has 1 NaN or Inf pixels")) << nan.output;
+  // Too few images to split into train and test.
+  const std::string few = dir.file("few.h5");
+  ASSERT_EQ(popcode(1, "simulate --out " + few + " --neurons 50 --images 4 --height 8 --width 8").code, 0);
+  const Outcome f4 = popcode(2, "rf --in " + few + " --out " + dir.file("rf_few.h5") + " --set preprocess.spont_pcs=1");
+  EXPECT_EQ(f4.code, 3) << f4.output;
+  EXPECT_TRUE(contains(f4.output, "4 images give 2 train and 2 test images")) << f4.output;
+  // Two neurons on three ranks (one rank holds none) completes, with one response PC.
+  const std::string tiny = dir.file("tiny.h5"), tiny_res = dir.file("tiny_rf.h5");
+  ASSERT_EQ(popcode(1, "simulate --out " + tiny + " --neurons 2 --images 40 --height 12 --width 20").code, 0);
+  const Outcome o = popcode(3, "rf --in " + tiny + " --out " + tiny_res + " --set preprocess.spont_pcs=1");
+  ASSERT_EQ(o.code, 0) << o.output;
+  h5::File f = open(tiny_res);
+  EXPECT_EQ(h5::read_all<double>(f, "/rf/centre_x").size(), 2u);
+  EXPECT_EQ(h5::shape_of(f, "/rf/rrr/rf").dims, (std::vector<std::int64_t>{2, 240}));
+}
+
 TEST(Failures, RefusesToWriteResultsIntoAFileItDidNotCreate) {
   TempDir dir;
   const std::string rec = small_recording(dir), other = small_recording(dir, "other.h5");

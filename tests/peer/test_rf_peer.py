@@ -1,0 +1,172 @@
+#!/usr/bin/python3
+"""Peer equivalence of the `rf` stage, run by ctest as rf_peer.
+
+Runs simulate -> preprocess (responses saved) -> rf on a small recording at 1, 2 and 3 ranks and checks,
+against NumPy on the same preprocessed responses and images:
+  - reduced-rank regression as the anchor computes it (fitLowRankRFs.m: top response PCs by SVD, CanonCor2 with
+    the explicit pixels x pixels covariance, its inverse square root by eigh, SVD of M, rank-25 RF maps
+    b a^T C^T): every RF map, the rank sweep of the normalised test variance explained and the per-neuron
+    variance explained, to 1e-8;
+  - the full-rank ridge solved directly in pixel space (np.linalg.solve), maps and metrics;
+  - the response-weighted average (STA);
+  - the retinotopic least-squares map (np.linalg.lstsq on the centres popcode found);
+  - everything agrees across rank counts.
+Usage: test_rf_peer.py POPCODE MPIEXEC. Exit 77 (skip) without numpy or h5py.
+"""
+import os
+import sys
+import tempfile
+
+try:
+    import h5py
+    import numpy as np
+except ImportError as e:
+    print(f"SKIP: {e} (install python3-numpy python3-h5py)")
+    sys.exit(77)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from popcode_run import run_job  # noqa: E402
+
+POPCODE, MPIEXEC = sys.argv[1], sys.argv[2]
+LAMBDA, RIDGE_LAMBDA, RANK, PCS = 0.005, 3.0, 25, 100
+failures = []
+
+
+def check(ok, what):
+    if not ok:
+        failures.append(what)
+        print("FAIL:", what)
+
+
+def close(a, b, tol, what):
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    err = np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-300)
+    check(a.shape == b.shape and err <= tol, f"{what}: relative error {err:.2e} > {tol:g}")
+
+
+def run(tmp, ranks):
+    name = f"rf{ranks}"
+    job = os.path.join(tmp, f"{name}.toml")
+    with open(job, "w") as f:
+        f.write(f"""[job]
+name = "{name}"
+stages = ["simulate", "preprocess", "rf"]
+recording = "{tmp}/rec.h5"
+results = "{tmp}/{name}.h5"
+[simulate]
+neurons = 300
+images = 400
+height = 12
+width = 18
+rf_fraction = 1.0
+spont_timepoints = 300
+seed = 11
+[preprocess]
+save_responses = true
+spont_pcs = 8
+[rf]
+lambda = {LAMBDA}
+ridge_lambda = {RIDGE_LAMBDA}
+rank = {RANK}
+response_pcs = {PCS}
+retinotopy_min_ve = -1e9
+""")
+    run_job(POPCODE, MPIEXEC, ranks, job, name)
+    return os.path.join(tmp, f"{name}.h5")
+
+
+def load(path):
+    with h5py.File(path, "r") as f:
+        g = f["rf"]
+        out = {k: g[k][()] for k in ["rrr/rf", "ridge/rf", "sta/rf", "rrr/rank_sweep", "rrr/neuron_variance_explained",
+                                     "ridge/neuron_variance_explained", "ridge/normalized_variance_explained",
+                                     "rrr/variance_explained", "centre_x", "centre_y", "retinotopy/coef_x",
+                                     "retinotopy/coef_y", "retinotopy/r2_x", "retinotopy/r2_y", "neuron_index", "image_ids"]}
+        out["resp"] = f["preprocess/repeat_responses"][()]
+    return out
+
+
+def peer(res, rec):
+    with h5py.File(rec, "r") as f:
+        imgs = f["images"][()].astype(float)
+        pos = f["neurons/position"][()]
+    ids = res["image_ids"]
+    s = len(ids)
+    x = imgs[ids].reshape(s, -1).T  # P x S
+    x = x - x.mean()
+    x = x / np.linalg.norm(x, axis=0)
+    p = x.shape[0]
+    r1, r2 = res["resp"][0], res["resp"][1]  # S x N
+    y = 0.5 * (r1 + r2)
+    b0 = y.mean(0)
+    y = y - b0
+    ntr = (s + 1) // 2
+    tr, te = slice(0, ntr), slice(ntr, s)
+    # Response PCs, as svdecon in the anchor.
+    a_, b_, ct = np.linalg.svd(y, full_matrices=False)
+    k = min(PCS, y.shape[1], s)
+    v = a_[:, :k] * b_[:k]
+    c = ct[:k].T
+    # CanonCor2 with the explicit covariance.
+    big = np.cov(np.hstack([x[:, tr].T, v[tr]]).T)
+    cxx = big[:p, :p]
+    cyx = big[p:, :p]
+    mu = LAMBDA * np.trace(cxx) / p
+    w, u = np.linalg.eigh(cxx + mu * np.eye(p))
+    cxxmh = (u / np.sqrt(w)) @ u.T
+    d, sv, ct2 = np.linalg.svd(cyx @ cxxmh, full_matrices=False)
+    b = cxxmh @ ct2.T
+    a = d * sv
+    rank = min(RANK, len(sv))
+    rf = b[:, :rank] @ a[:, :rank].T @ c.T  # P x N
+    xte = x[:, te]
+    rt1, rt2 = r1[te] - b0, r2[te] - b0
+    sweep = []
+    for j in range(1, rank + 1):
+        pred = xte.T @ b[:, :j] @ a[:, :j].T @ c.T
+        sweep.append(1 - np.sum((rt1 - pred) * (rt2 - pred)) / np.sum(rt1 * rt2))
+    pred = xte.T @ rf
+    yte = y[te]
+    neuron_ve = 1 - np.mean((pred - yte) ** 2, 0) / np.mean(yte ** 2, 0)
+    pop_ve = 1 - np.mean(np.mean((pred - yte) ** 2, 0)) / np.mean(np.mean(yte ** 2, 0))
+    # Ridge in pixel space.
+    xc = x[:, tr] - x[:, tr].mean(1, keepdims=True)
+    ytr = y[tr] - y[tr].mean(0)
+    cov_x = xc @ xc.T / (ntr - 1)
+    mu_r = RIDGE_LAMBDA * np.trace(cov_x) / p
+    beta = np.linalg.solve(cov_x + mu_r * np.eye(p), xc @ ytr / (ntr - 1))
+    ridge_pred = y[tr].mean(0) + (xte - x[:, tr].mean(1, keepdims=True)).T @ beta
+    ridge_nve = 1 - np.sum((rt1 - ridge_pred) * (rt2 - ridge_pred)) / np.sum(rt1 * rt2)
+    ridge_ve = 1 - np.mean((ridge_pred - yte) ** 2, 0) / np.mean(yte ** 2, 0)
+    # STA over all images.
+    xall = x - x.mean(1, keepdims=True)
+    wts = y - y.min(0)
+    sta = xall @ wts / wts.sum(0)
+    # Retinotopy on popcode's centres.
+    px, py = pos[res["neuron_index"], 0], pos[res["neuron_index"], 1]
+    g = np.column_stack([np.ones_like(px), px, py])
+    out = {"rrr/rf": rf.T, "ridge/rf": beta.T, "sta/rf": sta.T, "rrr/rank_sweep": sweep,
+           "rrr/neuron_variance_explained": neuron_ve, "rrr/variance_explained": pop_ve,
+           "ridge/normalized_variance_explained": ridge_nve, "ridge/neuron_variance_explained": ridge_ve}
+    for axis, centre in [("x", res["centre_x"]), ("y", res["centre_y"])]:
+        coef = np.linalg.lstsq(g, centre, rcond=None)[0]
+        out[f"retinotopy/coef_{axis}"] = coef
+        out[f"retinotopy/r2_{axis}"] = 1 - np.sum((centre - g @ coef) ** 2) / np.sum((centre - centre.mean()) ** 2)
+    return out
+
+
+with tempfile.TemporaryDirectory() as tmp:
+    results = {r: load(run(tmp, r)) for r in (1, 2, 3)}
+    ref = peer(results[1], os.path.join(tmp, "rec.h5"))
+    for key, want in ref.items():
+        tol = 1e-8 if key.startswith(("rrr", "ridge", "sta")) else 1e-9
+        close(results[1][key], want, tol, f"{key} against NumPy")
+    print(f"rank sweep (normalised test variance explained): rank 1 {ref['rrr/rank_sweep'][0]:.4f}, "
+          f"rank {len(ref['rrr/rank_sweep'])} {ref['rrr/rank_sweep'][-1]:.4f}; ridge {ref['ridge/normalized_variance_explained']:.4f}")
+    for ranks in (2, 3):
+        for key in ref:
+            close(results[ranks][key], results[1][key], 1e-9, f"{key} at {ranks} ranks against 1 rank")
+        check(np.array_equal(results[ranks]["neuron_index"], results[1]["neuron_index"]), f"neuron order at {ranks} ranks")
+
+if failures:
+    sys.exit(f"{len(failures)} check(s) failed")
+print("rf peer equivalence: all checks passed")
