@@ -2,14 +2,18 @@
 // evaluation (how often the two repeats of an image share a cluster) and the adjusted Rand index against
 // the recording's image classes when it has them. Writes /cluster.
 //
-// Not yet here (issue 3): spectral co-clustering (Dhillon) and biclustering (Kluger), and k-means on the
-// neurons a bicluster selects.
+// With cocluster_k >= 2, also spectral co-clustering (Dhillon; solvers/spectral_cocluster.hpp) of images and
+// neurons on the repeat-mean responses, each neuron shifted by its minimum so the matrix is nonnegative.
+// Not yet here (issue 3): spectral biclustering (Kluger), and k-means on the neurons a bicluster selects.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "solvers/dense.hpp"
 #include "solvers/kmeans.hpp"
+#include "solvers/spectral_cocluster.hpp"
 #include "src/log.hpp"
 #include "src/stages/stage_util.hpp"
 
@@ -33,6 +37,12 @@ StageSpec cluster_stage() {
       OptionSpec{"tol", OptionType::real, d.tol, "stop when the squared centre shift is below tol x mean variance", {}, 0.0, 1.0,
                  {}},
       OptionSpec{"seed", OptionType::integer, std::int64_t{0}, "seed of the k-means++ draws", {}, 0.0, {}, {}},
+      OptionSpec{"cocluster_k", OptionType::integer, std::int64_t{0},
+                 "spectral co-clusters of images and neurons (Dhillon; 0: none)", {}, 0.0, {}, {}},
+      OptionSpec{"cocluster_n_init", OptionType::integer, std::int64_t{10},
+                 "k-means++ initialisations of the co-clustering's k-means (sklearn: 10)", {}, 1.0, 1000.0, {}},
+      OptionSpec{"cocluster_svd", OptionType::text, std::string("slepc"), "singular vectors by slepc or gram",
+                 {"slepc", "gram"}, {}, {}, {}},
   };
   s.run = [](StageRun& run) {
     const OptionValues& o = run.options;
@@ -105,8 +115,37 @@ StageSpec cluster_stage() {
               ko.k, x.cols(), p.neurons_total, r.inertia, r.iterations, r.converged ? "converged" : "max_iter reached",
               r.reseeded, 100 * same, 100 * chance, ari);
 
+    // Spectral co-clustering on the repeat means, shifted per neuron to be nonnegative.
+    const std::int64_t cok = o.integer("cocluster_k");
+    CoclusterResult co;
+    if (cok > 0) {
+      run.ctx.agree(cok < 2, fmt::format("cluster: cocluster_k = {} must be 0 (off) or at least 2", cok), ExitCode::usage);
+      Matrix mean(p.repeats.rows(), images);
+      for (std::int64_t i = 0; i < mean.rows(); ++i) {
+        double lo = std::numeric_limits<double>::infinity();
+        for (std::int64_t j = 0; j < images; ++j) {
+          mean(i, j) = 0.5 * (p.repeats(i, j) + p.repeats(i, images + j));
+          lo = std::min(lo, mean(i, j));
+        }
+        for (std::int64_t j = 0; j < images; ++j) mean(i, j) -= lo;
+      }
+      KmeansOptions cko = ko;
+      cko.n_init = static_cast<int>(o.integer("cocluster_n_init"));
+      co = spectral_cocluster(run.ctx, mean, cok, cko, parse_svd_method(o.text("cocluster_svd")));
+      log::info("cluster: spectral co-clustering into {} co-clusters of {} images and {} neurons ({} singular vectors, {})",
+                cok, images, p.neurons_total, co.singular_values.size(), svd_method_name(co.method_used));
+    }
+
     if (run.results == nullptr) return;
     StageWriter w = run.results->begin_stage(run.ctx, "cluster");
+    if (cok > 0) {
+      w.replicated("cocluster/image_labels", co.image_labels, "co-cluster of each image (image_ids order)");
+      const std::vector<std::int64_t> nl(co.neuron_labels.begin(), co.neuron_labels.end());
+      w.distributed<std::int64_t>("cocluster/neuron_labels", p.neurons_total, p.neuron_offset, static_cast<std::int64_t>(nl.size()), 1,
+                                  nl, "co-cluster of each neuron (preprocessed order)");
+      w.replicated("cocluster/singular_values", co.singular_values, "leading singular values of Dr^-1/2 X Dc^-1/2");
+      w.scalar("cocluster/inertia", co.inertia, "inertia of the k-means on the spectral embedding");
+    }
     w.replicated("labels", r.labels, "cluster of each point (points: repeat 1 of every image, then repeat 2, or the repeat means)");
     w.replicated("sizes", r.sizes, "points per cluster");
     w.replicated("init_points", r.init_points, "the points k-means++ chose as initial centres (kept initialisation)");
