@@ -11,9 +11,9 @@
 // Distribution and memory: X arrives neuron-blocked (this rank's neurons x S). Column sums are local, row
 // sums one allreduce of S values. The singular triplets come from solvers/distributed_svd.hpp (SLEPc by
 // default; the Gram method is exact to rounding). Z is small, (S + N) x (l - 1): the neuron rows are
-// gathered to rank 0, which holds all of Z's columns as the "features" of the feature-split k-means (the
-// other ranks hold none), so labels are replicated. Memory: the scaled copy of the block (n_local x S) and
-// (S + N) l doubles on rank 0.
+// allgathered, and rank 0 holds all of Z's coordinates as the "features" of the feature-split k-means (the
+// other ranks hold none), so labels are replicated. Memory: the scaled copy of the block (n_local x S), the
+// gathered N (l - 1) doubles on every rank and Z, (S + N) (l - 1) doubles, on rank 0.
 #include <cstdint>
 #include <vector>
 

@@ -81,9 +81,11 @@ StageSpec rf_stage() {
     const auto n = static_cast<std::int64_t>(p.neuron_index.size());
 
     // Replicated images: P x S, column j = image p.image_ids[j].
-    const std::vector<float> raw = rec.read_images(run.ctx, p.image_ids);
     Matrix images(pixels, images_used);
-    std::copy(raw.begin(), raw.end(), images.data());
+    {
+      const std::vector<float> raw = rec.read_images(run.ctx, p.image_ids);
+      std::copy(raw.begin(), raw.end(), images.data());
+    }
     std::int64_t bad_pixels = 0;
     for (std::int64_t j = 0; j < images_used; ++j)
       for (const double v : images.col(j)) bad_pixels += !std::isfinite(v);
