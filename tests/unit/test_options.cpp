@@ -79,11 +79,11 @@ TEST_F(JobFiles, LoadsAValidJobWithDefaultsAndOverrides) {
 TEST_F(JobFiles, ReportsEveryProblemAtOnce) {
   const std::string text = "[job]\nstages = [\"preprocess\", \"spectrum\", \"spectrm\"]\nrecording = \"" + recording_ +
                            "\"\nbogus = 1\n[spectrum]\nnshuf = 3\nnshuff = \"ten\"\ncomponents = -1\nsolver = \"magic\"\n"
-                           "[rf]\nx = 1\n";
+                           "[gabor]\nx = 1\n";
   const std::string err = error_of(text, {"spectrum.seed=abc", "nosuch.key=1"});
   for (const char* needle : {"unknown stage 'spectrm' (did you mean 'spectrum'?)", "[job] unknown key 'bogus'",
                              "unknown key 'nshuf' (did you mean 'nshuff'?)", "nshuff: expected integer, found string",
-                             "components: -1 is below the minimum 0", "'magic' is not one of", "unknown table [rf]",
+                             "components: -1 is below the minimum 0", "'magic' is not one of", "unknown table [gabor]",
                              "--set 'spectrum.seed=abc': expected an integer", "'nosuch' is not a stage"}) {
     EXPECT_NE(err.find(needle), std::string::npos) << "missing '" << needle << "' in:\n" << err;
   }
