@@ -30,4 +30,13 @@ int BlockLayout::owner(std::int64_t i) const {
   return static_cast<int>(extra_ + (i - big) / base_);
 }
 
+CountLayout::CountLayout(std::vector<std::int64_t> counts) : counts_(std::move(counts)) {
+  if (counts_.empty()) throw std::invalid_argument("CountLayout: no parts");
+  offsets_.assign(counts_.size() + 1, 0);
+  for (std::size_t i = 0; i < counts_.size(); ++i) {
+    if (counts_[i] < 0) throw std::invalid_argument("CountLayout: negative count");
+    offsets_[i + 1] = offsets_[i] + counts_[i];
+  }
+}
+
 }  // namespace popcode

@@ -4,6 +4,7 @@
 // at most one; with more ranks than items the trailing blocks are empty. This is the same rule PETSc uses
 // for PETSC_DECIDE, so a popcode neuron block is also the local row range of a PETSc matrix.
 #include <cstdint>
+#include <vector>
 
 namespace popcode {
 
@@ -38,6 +39,24 @@ class BlockLayout {
   int parts_ = 1;
   std::int64_t base_ = 0;  // n / parts
   std::int64_t extra_ = 0; // n % parts
+};
+
+// Contiguous blocks of given sizes (e.g. the neurons each rank kept after preprocessing, which need not
+// follow BlockLayout's rule). Same queries as BlockLayout.
+class CountLayout {
+ public:
+  CountLayout() = default;
+  // Throws std::invalid_argument for an empty list or a negative count.
+  explicit CountLayout(std::vector<std::int64_t> counts);
+  std::int64_t size() const { return offsets_.back(); }
+  int parts() const { return static_cast<int>(counts_.size()); }
+  std::int64_t count(int part) const { return counts_.at(static_cast<std::size_t>(part)); }
+  std::int64_t offset(int part) const { return offsets_.at(static_cast<std::size_t>(part)); }
+  Range range(int part) const { return {offset(part), offset(part) + count(part)}; }
+
+ private:
+  std::vector<std::int64_t> counts_{0};
+  std::vector<std::int64_t> offsets_{0, 0};
 };
 
 }  // namespace popcode

@@ -11,7 +11,8 @@
 namespace popcode {
 namespace {
 
-void check_layouts(const Context& ctx, const BlockLayout& neurons, const BlockLayout& samples) {
+template <class NeuronLayout>
+void check_layouts(const Context& ctx, const NeuronLayout& neurons, const BlockLayout& samples) {
   if (neurons.parts() != ctx.size() || samples.parts() != ctx.size()) {
     throw InternalError(fmt::format("redistribute: layouts over {} and {} parts on a communicator of {} ranks",
                                     neurons.parts(), samples.parts(), ctx.size()));
@@ -32,7 +33,8 @@ struct Plan {
 };
 
 // Counts for the neuron -> sample direction; the reverse direction swaps send and receive.
-Plan neuron_to_sample_plan(const Context& ctx, const BlockLayout& neurons, const BlockLayout& samples) {
+template <class NeuronLayout>
+Plan neuron_to_sample_plan(const Context& ctx, const NeuronLayout& neurons, const BlockLayout& samples) {
   const int p = ctx.size();
   Plan plan;
   plan.send_counts.resize(p);
@@ -57,9 +59,8 @@ Plan neuron_to_sample_plan(const Context& ctx, const BlockLayout& neurons, const
   return plan;
 }
 
-}  // namespace
-
-Matrix neuron_to_sample_blocks(const Context& ctx, const Matrix& local, const BlockLayout& neurons,
+template <class NeuronLayout>
+Matrix to_samples(const Context& ctx, const Matrix& local, const NeuronLayout& neurons,
                                const BlockLayout& samples) {
   check_layouts(ctx, neurons, samples);
   const int me = ctx.rank();
@@ -88,7 +89,8 @@ Matrix neuron_to_sample_blocks(const Context& ctx, const Matrix& local, const Bl
   return out;
 }
 
-Matrix sample_to_neuron_blocks(const Context& ctx, const Matrix& local, const BlockLayout& neurons,
+template <class NeuronLayout>
+Matrix to_neurons(const Context& ctx, const Matrix& local, const NeuronLayout& neurons,
                                const BlockLayout& samples) {
   check_layouts(ctx, neurons, samples);
   const int me = ctx.rank();
@@ -115,6 +117,25 @@ Matrix sample_to_neuron_blocks(const Context& ctx, const Matrix& local, const Bl
               "MPI_Alltoallv(sample->neuron)");
   }
   return out;
+}
+
+}  // namespace
+
+Matrix neuron_to_sample_blocks(const Context& ctx, const Matrix& local, const BlockLayout& neurons,
+                               const BlockLayout& samples) {
+  return to_samples(ctx, local, neurons, samples);
+}
+Matrix neuron_to_sample_blocks(const Context& ctx, const Matrix& local, const CountLayout& neurons,
+                               const BlockLayout& samples) {
+  return to_samples(ctx, local, neurons, samples);
+}
+Matrix sample_to_neuron_blocks(const Context& ctx, const Matrix& local, const BlockLayout& neurons,
+                               const BlockLayout& samples) {
+  return to_neurons(ctx, local, neurons, samples);
+}
+Matrix sample_to_neuron_blocks(const Context& ctx, const Matrix& local, const CountLayout& neurons,
+                               const BlockLayout& samples) {
+  return to_neurons(ctx, local, neurons, samples);
 }
 
 }  // namespace popcode

@@ -16,8 +16,15 @@ namespace popcode {
 Matrix neuron_to_sample_blocks(const Context& ctx, const Matrix& local, const BlockLayout& neurons,
                                const BlockLayout& samples);
 
+// The same with neuron blocks of arbitrary sizes (neurons.count(r) rows on rank r).
+Matrix neuron_to_sample_blocks(const Context& ctx, const Matrix& local, const CountLayout& neurons,
+                               const BlockLayout& samples);
+
 // Collective. The inverse of neuron_to_sample_blocks.
 Matrix sample_to_neuron_blocks(const Context& ctx, const Matrix& local, const BlockLayout& neurons,
+                               const BlockLayout& samples);
+
+Matrix sample_to_neuron_blocks(const Context& ctx, const Matrix& local, const CountLayout& neurons,
                                const BlockLayout& samples);
 
 }  // namespace popcode

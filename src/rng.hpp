@@ -29,6 +29,8 @@ enum class Stream : std::uint32_t {
   neuron_rf = 14,     // each neuron's Gabor receptive field
   neuron_subset = 15, // random neuron subsets of the decoding curves
   kmeans_init = 16,   // k-means++ draws
+  train_order = 17,   // order of the training samples in each epoch (solvers/train)
+  folds = 18,         // assignment of images to cross-validation folds
 };
 
 class CounterRng {

@@ -9,7 +9,11 @@ const Recording& Workspace::open_recording(const Context& ctx) {
 
 const std::vector<StageSpec>& stage_registry() {
   static const std::vector<StageSpec> stages = {simulate_stage(), preprocess_stage(), spectrum_stage(), distances_stage(), decode_identity_stage(),
-                                                 dimension_stage(), cluster_stage(), rf_stage()};
+                                                 dimension_stage(), cluster_stage(), rf_stage()
+#if POPCODE_WITH_TORCH
+                                                 , decode_category_stage()
+#endif
+  };
   return stages;
 }
 

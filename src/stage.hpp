@@ -57,5 +57,8 @@ StageSpec dimension_stage();
 StageSpec distances_stage();
 StageSpec cluster_stage();
 StageSpec rf_stage();
+#if POPCODE_WITH_TORCH
+StageSpec decode_category_stage();
+#endif
 
 }  // namespace popcode

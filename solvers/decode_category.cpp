@@ -1,0 +1,419 @@
+// Image category decoding with cross-validated MLP / linear decoders (see decode_category.hpp).
+#include "solvers/decode_category.hpp"
+
+#include <fmt/format.h>
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <limits>
+#include <map>
+
+#include "partition/redistribute.hpp"
+#include "solvers/nets/mlp.hpp"
+#include "solvers/train/trainer.hpp"
+#include "src/log.hpp"
+#include "src/rng.hpp"
+
+namespace popcode {
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+std::string trim(std::string s) {
+  while (!s.empty() && s.front() == ' ') s.erase(s.begin());
+  while (!s.empty() && s.back() == ' ') s.pop_back();
+  return s;
+}
+
+std::vector<std::string> split(const std::string& text, char sep) {
+  std::vector<std::string> parts;
+  std::size_t at = 0;
+  while (at <= text.size()) {
+    const std::size_t end = std::min(text.find(sep, at), text.size());
+    parts.push_back(trim(text.substr(at, end - at)));
+    at = end + 1;
+  }
+  return parts;
+}
+
+// Fisher-Yates with the counter-based generator: a pure function of (seed, tag, n).
+void shuffle(std::vector<std::int64_t>& v, std::uint64_t seed, std::uint32_t tag) {
+  const CounterRng rng(seed);
+  for (std::int64_t i = static_cast<std::int64_t>(v.size()) - 1; i > 0; --i) {
+    const auto j = static_cast<std::size_t>(rng.below(static_cast<std::uint64_t>(i + 1), Stream::folds, tag,
+                                                      static_cast<std::uint32_t>(i)));
+    std::swap(v[static_cast<std::size_t>(i)], v[j]);
+  }
+}
+
+// Samples of the local block that belong to `pick` (a predicate of the global sample index).
+template <class Pick>
+std::vector<std::int64_t> local_rows(std::int64_t offset, std::int64_t count, Pick pick) {
+  std::vector<std::int64_t> rows;
+  for (std::int64_t j = 0; j < count; ++j)
+    if (pick(offset + j)) rows.push_back(j);
+  return rows;
+}
+
+torch::Tensor rows_of(const torch::Tensor& t, const std::vector<std::int64_t>& rows) {
+  return t.index_select(0, torch::tensor(rows, torch::kInt64).to(t.device()));
+}
+
+}  // namespace
+
+std::vector<std::vector<std::int32_t>> parse_class_merge(const std::string& text, const std::vector<std::string>& names) {
+  std::vector<std::vector<std::int32_t>> groups;
+  if (trim(text).empty()) return groups;
+  std::vector<int> seen(names.size(), 0);
+  for (const std::string& group : split(text, ';')) {
+    std::vector<std::int32_t> members;
+    for (const std::string& item : split(group, ',')) {
+      std::int32_t idx = -1;
+      for (std::size_t c = 0; c < names.size(); ++c)
+        if (names[c] == item) idx = static_cast<std::int32_t>(c);
+      if (idx < 0) {
+        std::int32_t v = -1;
+        const auto [end, ec] = std::from_chars(item.data(), item.data() + item.size(), v);
+        if (!item.empty() && ec == std::errc() && end == item.data() + item.size() && v >= 0 &&
+            v < static_cast<std::int32_t>(names.size()))
+          idx = v;
+      }
+      if (idx < 0)
+        throw UsageError(fmt::format("merge = \"{}\": \"{}\" is neither a class name nor a class index 0..{} of this "
+                                     "recording",
+                                     text, item, static_cast<std::int64_t>(names.size()) - 1));
+      if (seen[static_cast<std::size_t>(idx)]++ != 0)
+        throw UsageError(fmt::format("merge = \"{}\": class \"{}\" appears in more than one group", text, names[static_cast<std::size_t>(idx)]));
+      members.push_back(idx);
+    }
+    if (members.size() < 2)
+      throw UsageError(fmt::format("merge = \"{}\": the group \"{}\" names fewer than two classes", text, group));
+    groups.push_back(members);
+  }
+  return groups;
+}
+
+CategoryDecodeResult decode_category(const Context& ctx, const PreprocessedData& data,
+                                     const std::vector<std::int32_t>& image_class,
+                                     const std::vector<std::string>& class_names, const CategoryDecodeOptions& o) {
+  const auto S = static_cast<std::int64_t>(data.image_ids.size());
+  const std::int64_t n_samples = 2 * S;
+  const std::int64_t N = data.neurons_total;
+  CategoryDecodeResult res;
+
+  // Labels of the kept images (replicated), after merging and the optional shuffle.
+  std::vector<std::int32_t> remap(class_names.size(), -1);
+  for (const auto& g : o.merge) {
+    const auto id = static_cast<std::int32_t>(res.class_names.size());
+    std::string name;
+    for (const std::int32_t c : g) {
+      remap[static_cast<std::size_t>(c)] = id;
+      name += (name.empty() ? "" : "+") + class_names[static_cast<std::size_t>(c)];
+    }
+    res.class_names.push_back(name);
+  }
+  for (std::size_t c = 0; c < class_names.size(); ++c)
+    if (remap[c] < 0) {
+      remap[c] = static_cast<std::int32_t>(res.class_names.size());
+      res.class_names.push_back(class_names[c]);
+    }
+  const auto K = static_cast<std::int64_t>(res.class_names.size());
+  std::vector<std::int32_t> label(static_cast<std::size_t>(S));
+  for (std::int64_t i = 0; i < S; ++i) {
+    const std::int32_t id = data.image_ids[static_cast<std::size_t>(i)];
+    const std::int32_t c = id >= 0 && id < static_cast<std::int32_t>(image_class.size()) ? image_class[static_cast<std::size_t>(id)] : -1;
+    if (c < 0 || c >= static_cast<std::int32_t>(class_names.size()))
+      throw InputError(fmt::format("decode-category: image {} has class label {} (expected 0..{}, one per image in /classes/label)",
+                                   id, c, static_cast<std::int64_t>(class_names.size()) - 1),
+                       true);
+    label[static_cast<std::size_t>(i)] = remap[static_cast<std::size_t>(c)];
+  }
+  if (o.shuffle_labels) {
+    std::vector<std::int64_t> order(static_cast<std::size_t>(S));
+    for (std::int64_t i = 0; i < S; ++i) order[static_cast<std::size_t>(i)] = i;
+    shuffle(order, o.seed, 0xffffffffu);
+    std::vector<std::int32_t> shuffled(label.size());
+    for (std::int64_t i = 0; i < S; ++i) shuffled[static_cast<std::size_t>(i)] = label[static_cast<std::size_t>(order[static_cast<std::size_t>(i)])];
+    label = shuffled;
+  }
+  std::vector<std::vector<std::int64_t>> images_of(static_cast<std::size_t>(K));
+  for (std::int64_t i = 0; i < S; ++i) images_of[static_cast<std::size_t>(label[static_cast<std::size_t>(i)])].push_back(i);
+  for (std::int64_t c = 0; c < K; ++c)
+    if (images_of[static_cast<std::size_t>(c)].empty())
+      throw InputError(fmt::format("decode-category: class \"{}\" (index {}) has no images among the {} preprocessed images; "
+                                   "merge it into another class (merge = \"...\") or decode a recording that shows it",
+                                   res.class_names[static_cast<std::size_t>(c)], c, S),
+                       true);
+  if (S < o.folds)
+    throw InputError(fmt::format("decode-category: {} images cannot be split into {} folds", S, o.folds), true);
+
+  // Stratified folds over images; within each class the first images of the shuffled order become the
+  // validation images of the folds they do not test.
+  res.image_fold.assign(static_cast<std::size_t>(S), 0);
+  std::vector<std::int64_t> class_rank(static_cast<std::size_t>(S), 0);  // position in its class's shuffled order
+  std::int64_t dealt = 0;
+  for (std::int64_t c = 0; c < K; ++c) {
+    auto& imgs = images_of[static_cast<std::size_t>(c)];
+    shuffle(imgs, o.seed, static_cast<std::uint32_t>(c));
+    for (std::size_t r = 0; r < imgs.size(); ++r) {
+      res.image_fold[static_cast<std::size_t>(imgs[r])] = static_cast<std::int32_t>(dealt++ % o.folds);
+      class_rank[static_cast<std::size_t>(imgs[r])] = static_cast<std::int64_t>(r);
+    }
+  }
+  res.sample_class.resize(static_cast<std::size_t>(n_samples));
+  for (std::int64_t g = 0; g < n_samples; ++g) res.sample_class[static_cast<std::size_t>(g)] = label[static_cast<std::size_t>(g % S)];
+
+  // Neuron blocks -> sample blocks, float32 rows = samples.
+  const BlockLayout samples(n_samples, ctx.size());
+  std::vector<std::int64_t> counts(static_cast<std::size_t>(ctx.size()));
+  const std::int64_t mine = data.repeats.rows();
+  mpi_check(MPI_Allgather(&mine, 1, MPI_INT64_T, counts.data(), 1, MPI_INT64_T, ctx.comm()), "MPI_Allgather(neuron counts)");
+  torch::Tensor x_all;
+  {
+    const Matrix block = neuron_to_sample_blocks(ctx, data.repeats, CountLayout(counts), samples);
+    x_all = torch::from_blob(const_cast<double*>(block.data()), {block.cols(), block.rows()}, torch::kFloat64)
+                .to(torch::kFloat32);
+  }
+  const std::int64_t s_off = samples.offset(ctx.rank()), s_n = samples.count(ctx.rank());
+  std::string why;
+  const torch::Device device = choose_device(ctx, o.device, &why);
+  res.device_note = why;
+  DataParallel dp(ctx, device);
+  res.backend = dp.backend();
+  std::vector<std::int64_t> predicted(static_cast<std::size_t>(n_samples), 0);
+  std::vector<std::vector<double>> losses, vals;  // per fold, one value per epoch run
+  double processed = 0;
+
+  for (std::int64_t f = 0; f < o.folds; ++f) {
+    // Image roles in this fold: test, validation or train.
+    std::vector<std::int64_t> train_count(static_cast<std::size_t>(K), 0);
+    for (std::int64_t i = 0; i < S; ++i)
+      if (res.image_fold[static_cast<std::size_t>(i)] != f) ++train_count[static_cast<std::size_t>(label[static_cast<std::size_t>(i)])];
+    std::vector<std::int64_t> val_quota(static_cast<std::size_t>(K), 0);
+    for (std::int64_t c = 0; c < K; ++c) {
+      const std::int64_t n = train_count[static_cast<std::size_t>(c)];
+      val_quota[static_cast<std::size_t>(c)] = std::min<std::int64_t>(std::llround(o.validation_fraction * static_cast<double>(n)), n - 1);
+    }
+    std::vector<char> role(static_cast<std::size_t>(S), 't');  // t train, v validation, x test
+    std::vector<std::int64_t> taken(static_cast<std::size_t>(K), 0);
+    for (std::int64_t c = 0; c < K; ++c)
+      for (const std::int64_t i : images_of[static_cast<std::size_t>(c)]) {  // shuffled class order
+        if (res.image_fold[static_cast<std::size_t>(i)] == f) {
+          role[static_cast<std::size_t>(i)] = 'x';
+        } else if (taken[static_cast<std::size_t>(c)] < val_quota[static_cast<std::size_t>(c)]) {
+          role[static_cast<std::size_t>(i)] = 'v';
+          ++taken[static_cast<std::size_t>(c)];
+        }
+      }
+    auto is = [&](char r) { return [&role, r, S](std::int64_t g) { return role[static_cast<std::size_t>(g % S)] == r; }; };
+    std::vector<std::int64_t> tr = local_rows(s_off, s_n, is('t')), va = local_rows(s_off, s_n, is('v')),
+                              te = local_rows(s_off, s_n, is('x'));
+
+    // z-score with the training samples' statistics (two passes, float64).
+    torch::Tensor xtr = rows_of(x_all, tr).to(torch::kFloat64);
+    const std::int64_t n_train = ctx.sum(static_cast<std::int64_t>(tr.size()));
+    std::vector<double> mu(static_cast<std::size_t>(N), 0.0), var(static_cast<std::size_t>(N), 0.0);
+    {
+      torch::Tensor s1 = xtr.sum(0).contiguous();
+      std::copy_n(s1.data_ptr<double>(), N, mu.data());
+      ctx.allreduce_sum(mu);
+      for (double& m : mu) m /= static_cast<double>(n_train);
+      torch::Tensor mt = torch::from_blob(mu.data(), {N}, torch::kFloat64);
+      torch::Tensor s2 = (xtr - mt).pow(2).sum(0).contiguous();
+      std::copy_n(s2.data_ptr<double>(), N, var.data());
+      ctx.allreduce_sum(var);
+    }
+    std::vector<double> inv(static_cast<std::size_t>(N));
+    for (std::int64_t k = 0; k < N; ++k) {
+      const double sd = std::sqrt(var[static_cast<std::size_t>(k)] / static_cast<double>(n_train));
+      inv[static_cast<std::size_t>(k)] = sd > 0 ? 1.0 / sd : 0.0;
+    }
+    const torch::Tensor mu_t = torch::from_blob(mu.data(), {1, N}, torch::kFloat64).to(torch::kFloat32);
+    const torch::Tensor inv_t = torch::from_blob(inv.data(), {1, N}, torch::kFloat64).to(torch::kFloat32);
+    auto prepare = [&](const std::vector<std::int64_t>& rows) {
+      return ((rows_of(x_all, rows) - mu_t) * inv_t).to(device);
+    };
+    auto targets = [&](const std::vector<std::int64_t>& rows) {
+      std::vector<std::int64_t> y(rows.size());
+      for (std::size_t k = 0; k < rows.size(); ++k) y[k] = res.sample_class[static_cast<std::size_t>(s_off + rows[k])];
+      return torch::tensor(y, torch::kInt64).to(device);
+    };
+    xtr = torch::Tensor();
+
+    // Class balance on the training samples (global, replicated counts).
+    std::vector<std::int64_t> train_global;  // global sample indices of the training set, ascending
+    for (std::int64_t g = 0; g < n_samples; ++g)
+      if (role[static_cast<std::size_t>(g % S)] == 't') train_global.push_back(g);
+    std::vector<std::int64_t> n_c(static_cast<std::size_t>(K), 0);
+    for (const std::int64_t g : train_global) ++n_c[static_cast<std::size_t>(res.sample_class[static_cast<std::size_t>(g)])];
+    std::int64_t present = 0, largest = 0;
+    for (const std::int64_t v : n_c) {
+      present += v > 0 ? 1 : 0;
+      largest = std::max(largest, v);
+    }
+    ShardedSamples train;
+    std::vector<std::int64_t> copies(train_global.size(), 1);
+    if (o.balance == "oversample") {
+      std::vector<std::int64_t> seen(static_cast<std::size_t>(K), 0);
+      for (std::size_t k = 0; k < train_global.size(); ++k) {
+        const auto c = static_cast<std::size_t>(res.sample_class[static_cast<std::size_t>(train_global[k])]);
+        copies[k] = largest / n_c[c] + (seen[c]++ < largest % n_c[c] ? 1 : 0);
+      }
+    }
+    {
+      // Local training rows, each repeated `copies` times; the global order is ascending sample index.
+      std::vector<std::int64_t> rows;
+      std::int64_t before = 0;
+      for (std::size_t k = 0; k < train_global.size(); ++k) {
+        const std::int64_t g = train_global[k];
+        if (g < s_off) before += copies[k];
+        else if (g < s_off + s_n)
+          for (std::int64_t c = 0; c < copies[k]; ++c) rows.push_back(g - s_off);
+      }
+      train.inputs = prepare(rows);
+      train.targets = targets(rows);
+      train.global_offset = before;
+      for (const std::int64_t c : copies) train.global_count += c;
+      if (o.balance == "weight") {
+        for (std::size_t k = 0; k < train_global.size(); ++k) {
+          const auto c = static_cast<std::size_t>(res.sample_class[static_cast<std::size_t>(train_global[k])]);
+          const double w = static_cast<double>(train_global.size()) / (static_cast<double>(present) * static_cast<double>(n_c[c]));
+          for (std::int64_t r = 0; r < copies[k]; ++r) train.weights.push_back(w);
+        }
+      }
+    }
+    ShardedSamples val;
+    val.inputs = prepare(va);
+    val.targets = targets(va);
+    val.global_count = ctx.sum(static_cast<std::int64_t>(va.size()));
+    std::vector<double> val_weight(static_cast<std::size_t>(K), 0.0);
+    {
+      std::vector<std::int64_t> vc(static_cast<std::size_t>(K), 0);
+      std::int64_t vp = 0;
+      for (std::int64_t g = 0; g < n_samples; ++g)
+        if (role[static_cast<std::size_t>(g % S)] == 'v') ++vc[static_cast<std::size_t>(res.sample_class[static_cast<std::size_t>(g)])];
+      for (const std::int64_t v : vc) vp += v > 0 ? 1 : 0;
+      for (std::int64_t c = 0; c < K; ++c)
+        if (vc[static_cast<std::size_t>(c)] > 0)
+          val_weight[static_cast<std::size_t>(c)] = static_cast<double>(val.global_count) /
+                                                     (static_cast<double>(vp) * static_cast<double>(vc[static_cast<std::size_t>(c)]));
+    }
+
+    torch::manual_seed(o.seed * 7919ULL + static_cast<std::uint64_t>(f));
+    MlpOptions mo;
+    if (o.model == "mlp") {
+      mo.hidden = o.hidden;
+      mo.dropout = o.dropout;
+      mo.batchnorm = o.batchnorm;
+    }
+    torch::nn::Sequential net = make_mlp(N, K, mo);
+    net->to(device);
+    res.parameters = parameter_count(*net);
+    Model model = as_model(net);
+
+    TrainOptions to;
+    to.epochs = o.epochs;
+    to.batch_size = o.batch_size;
+    to.optimizer = o.optimizer;
+    to.learning_rate = o.learning_rate;
+    to.weight_decay = o.weight_decay;
+    to.early_stopping_patience = o.early_stopping_patience;
+    to.higher_is_better = true;
+    to.seed = o.seed * 31ULL + static_cast<std::uint64_t>(f);
+    if (!o.checkpoint_prefix.empty()) to.checkpoint_path = fmt::format("{}fold{}.pt", o.checkpoint_prefix, f);
+    to.checkpoint_identity = fmt::format("{} fold {}", o.checkpoint_identity, f);
+    to.stop_after_steps = o.stop_after_steps;
+    to.label = fmt::format("decode-category fold {}/{}", f + 1, o.folds);
+    const auto loss = [](const torch::Tensor& out, const torch::Tensor& y) {
+      return torch::nn::functional::cross_entropy(out, y, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone));
+    };
+    const torch::Tensor vw = torch::tensor(val_weight, torch::kFloat64).to(device);
+    const auto metric = [vw](const torch::Tensor& out, const torch::Tensor& y) {
+      return out.argmax(1).eq(y).to(torch::kFloat64) * vw.index_select(0, y);
+    };
+    const TrainHistory h = train_model(dp, model, train, val, loss, metric, to);
+    if (h.interrupted) {
+      res.interrupted = true;
+      res.signal = h.signal;
+      return res;
+    }
+    losses.push_back(h.epoch_loss);
+    vals.push_back(h.validation);
+    res.epochs = std::max(res.epochs, h.epochs_done);
+    res.best_epoch.push_back(h.best_epoch);
+    res.train_seconds += h.seconds;
+    processed += h.samples_per_second * h.seconds;
+
+    if (!te.empty()) {
+      const torch::Tensor out = predict(model, prepare(te), o.batch_size).argmax(1).to(torch::kCPU).contiguous();
+      const auto* pr = out.data_ptr<std::int64_t>();
+      for (std::size_t k = 0; k < te.size(); ++k) predicted[static_cast<std::size_t>(s_off + te[k])] = pr[k];
+    }
+  }
+  ctx.allreduce_sum(predicted);
+  res.predicted.assign(predicted.begin(), predicted.end());
+  res.samples_per_second = res.train_seconds > 0 ? processed / res.train_seconds : 0;
+
+  // Curves padded to folds x epochs.
+  res.train_loss.assign(static_cast<std::size_t>(o.folds * res.epochs), kNaN);
+  res.validation_metric = res.train_loss;
+  for (std::int64_t f = 0; f < o.folds; ++f) {
+    const auto& lf = losses[static_cast<std::size_t>(f)];
+    for (std::size_t e = 0; e < lf.size(); ++e) {
+      res.train_loss[static_cast<std::size_t>(f * res.epochs) + e] = lf[e];
+      res.validation_metric[static_cast<std::size_t>(f * res.epochs) + e] = vals[static_cast<std::size_t>(f)][e];
+    }
+  }
+
+  // Metrics over all test predictions, and per fold.
+  res.confusion.assign(static_cast<std::size_t>(K * K), 0);
+  res.class_samples.assign(static_cast<std::size_t>(K), 0);
+  std::int64_t correct = 0;
+  for (std::int64_t g = 0; g < n_samples; ++g) {
+    const auto t = res.sample_class[static_cast<std::size_t>(g)], p = res.predicted[static_cast<std::size_t>(g)];
+    ++res.confusion[static_cast<std::size_t>(t * K + p)];
+    ++res.class_samples[static_cast<std::size_t>(t)];
+    correct += t == p ? 1 : 0;
+  }
+  res.accuracy = static_cast<double>(correct) / static_cast<double>(n_samples);
+  res.recall.assign(static_cast<std::size_t>(K), 0.0);
+  double rsum = 0;
+  std::int64_t biggest = 0;
+  for (std::int64_t c = 0; c < K; ++c) {
+    res.recall[static_cast<std::size_t>(c)] = static_cast<double>(res.confusion[static_cast<std::size_t>(c * K + c)]) /
+                                              static_cast<double>(res.class_samples[static_cast<std::size_t>(c)]);
+    rsum += res.recall[static_cast<std::size_t>(c)];
+    biggest = std::max(biggest, res.class_samples[static_cast<std::size_t>(c)]);
+  }
+  res.balanced_accuracy = rsum / static_cast<double>(K);
+  res.chance_accuracy = static_cast<double>(biggest) / static_cast<double>(n_samples);
+  res.chance_balanced = 1.0 / static_cast<double>(K);
+  for (std::int64_t f = 0; f < o.folds; ++f) {
+    std::vector<std::int64_t> hit(static_cast<std::size_t>(K), 0), tot(static_cast<std::size_t>(K), 0);
+    std::int64_t c_all = 0, n_all = 0;
+    for (std::int64_t g = 0; g < n_samples; ++g) {
+      if (res.image_fold[static_cast<std::size_t>(g % S)] != f) continue;
+      const auto t = static_cast<std::size_t>(res.sample_class[static_cast<std::size_t>(g)]);
+      ++tot[t];
+      ++n_all;
+      if (res.predicted[static_cast<std::size_t>(g)] == res.sample_class[static_cast<std::size_t>(g)]) {
+        ++hit[t];
+        ++c_all;
+      }
+    }
+    double bs = 0;
+    std::int64_t kp = 0;
+    for (std::int64_t c = 0; c < K; ++c)
+      if (tot[static_cast<std::size_t>(c)] > 0) {
+        bs += static_cast<double>(hit[static_cast<std::size_t>(c)]) / static_cast<double>(tot[static_cast<std::size_t>(c)]);
+        ++kp;
+      }
+    res.fold_accuracy.push_back(n_all > 0 ? static_cast<double>(c_all) / static_cast<double>(n_all) : kNaN);
+    res.fold_balanced.push_back(kp > 0 ? bs / static_cast<double>(kp) : kNaN);
+  }
+  return res;
+}
+
+}  // namespace popcode
