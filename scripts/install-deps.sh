@@ -5,7 +5,8 @@
 set -euo pipefail
 packages=(build-essential cmake pkg-config git
           libopenmpi-dev openmpi-bin petsc-dev slepc-dev libhdf5-openmpi-dev hdf5-tools
-          libopenblas0-pthread liblapack-dev libcli11-dev libtomlplusplus-dev libfmt-dev librandom123-dev libmatio-dev libzip-dev zlib1g-dev)
+          libopenblas0-pthread liblapack-dev libcli11-dev libtomlplusplus-dev libfmt-dev librandom123-dev libmatio-dev libzip-dev zlib1g-dev
+          libtorch-dev)
 if [[ "${1:-}" == "--test" ]]; then
   packages+=(libgtest-dev libgmock-dev python3-numpy python3-scipy python3-sklearn python3-h5py slurm-wlm munge procps clang libclang-rt-14-dev)
 fi

@@ -13,7 +13,7 @@ echo "test.sh: main build and tests took $(( $(date +%s) - start )) s"
 # Sanitizer build of the unit and MPI tests. Open MPI and PETSc keep allocations until exit on purpose,
 # so leak checking is off; every other ASan/UBSan finding fails the run.
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DPOPCODE_SANITIZE=address,undefined >/dev/null
-cmake --build build-asan -j "$(nproc)" --target popcode_unit_tests mpi_partition mpi_linalg mpi_io mpi_geometry
+cmake --build build-asan -j "$(nproc)" --target popcode_unit_tests mpi_partition mpi_linalg mpi_io mpi_geometry mpi_train
 export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 (cd build-asan && ctest --output-on-failure -L 'unit|mpi' --timeout 900)
 unset ASAN_OPTIONS UBSAN_OPTIONS

@@ -1,0 +1,172 @@
+#!/usr/bin/python3
+"""The decode-category stage end to end, run by ctest as decode_category.
+
+On a simulated recording whose 4 image classes are visible in the pixels (src/sim/images.hpp):
+  - the linear decoder gives the same predictions at 1, 2 and 3 ranks (>= 98% identical; gradients are
+    summed in a different order) and decodes far above chance (balanced accuracy >= 0.4, chance 0.25);
+  - the MLP with batchnorm and dropout decodes far above chance too;
+  - with labels shuffled over images it decodes at chance: folds group the two repeats of an image, so a
+    decoder cannot pass a training image's label to its test repeat (this fails if folds split repeats);
+  - accuracy, balanced accuracy, recall and the confusion matrix equal a NumPy recount of the stored
+    predictions; folds are stratified and hold both repeats of each image;
+  - a run stopped after some steps (POPCODE_TRAIN_STOP_AFTER_STEPS) and one stopped by SIGTERM resume from
+    their checkpoints and end bit for bit equal to an uninterrupted run;
+  - a recording without classes, and a class with no images, exit 3 with a message naming the problem.
+Usage: test_decode_category.py POPCODE MPIEXEC. Exit 77 (skip) without numpy or h5py.
+"""
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+try:
+    import h5py
+    import numpy as np
+except ImportError as e:
+    print(f"SKIP: {e} (install python3-numpy python3-h5py)")
+    sys.exit(77)
+
+POPCODE, MPIEXEC = sys.argv[1], sys.argv[2]
+ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1", OPENBLAS_NUM_THREADS="1")
+failures = []
+
+
+def check(ok, what):
+    print(("ok:   " if ok else "FAIL: ") + what)
+    if not ok:
+        failures.append(what)
+
+
+def write_job(tmp, name, stages, recording, options, simulate=""):
+    path = os.path.join(tmp, f"{name}.toml")
+    with open(path, "w") as f:
+        f.write(f'[job]\nname = "{name}"\nstages = {stages}\nrecording = "{recording}"\nresults = "{tmp}/{name}.h5"\n')
+        if simulate:
+            f.write(f"[simulate]\n{simulate}\n")
+        if options:
+            f.write(f"[decode-category]\n{options}\n")
+    return path
+
+
+def popcode(ranks, job, env=None, expect=0):
+    r = subprocess.run([MPIEXEC, "-n", str(ranks), "--oversubscribe", POPCODE, "run", job], env=env or ENV,
+                       capture_output=True, text=True)
+    if r.returncode != expect:
+        print(r.stdout[-3000:], r.stderr[-3000:])
+        sys.exit(f"popcode exited {r.returncode} (expected {expect}) at {ranks} ranks on {job}")
+    return r
+
+
+def results(tmp, name):
+    with h5py.File(os.path.join(tmp, f"{name}.h5"), "r") as f:
+        g = f["decode_category"]
+        return {k: g[k][()] for k in ("accuracy", "balanced_accuracy", "predicted", "sample_class", "recall",
+                                      "confusion", "image_fold", "chance_balanced_accuracy")} | {
+            "loss": g["curves/train_loss"][()], "classes": list(g.attrs["class_names"])}
+
+
+def recount(r):
+    y, p = r["sample_class"], r["predicted"]
+    k = len(r["classes"])
+    conf = np.zeros((k, k), dtype=np.int64)
+    np.add.at(conf, (y, p), 1)
+    recall = np.diag(conf) / conf.sum(1)
+    check(np.array_equal(conf, r["confusion"]), "confusion matrix equals the recount")
+    check(np.array_equal(recall, r["recall"]), "recall equals the recount")
+    check(r["accuracy"] == np.mean(y == p), "accuracy equals the recount")
+    check(r["balanced_accuracy"] == np.mean(recall), "balanced accuracy equals the recount")
+
+
+def main():
+    with tempfile.TemporaryDirectory() as tmp:
+        rec = os.path.join(tmp, "rec.h5")
+        sim = "neurons = 1500\nimages = 800\nrepeats = 2\nclasses = 4\nseed = 3"
+        popcode(2, write_job(tmp, "sim", '["simulate"]', rec, "", sim))
+        stages = '["preprocess", "decode-category"]'
+        linear = 'model = "linear"\nepochs = 25\nfolds = 4\ncheckpoints = true'
+
+        runs = {}
+        for ranks in (1, 2, 3):
+            popcode(ranks, write_job(tmp, f"lin{ranks}", stages, rec, linear))
+            runs[ranks] = results(tmp, f"lin{ranks}")
+        r1 = runs[1]
+        print(f"linear: accuracy {r1['accuracy']:.3f}, balanced {r1['balanced_accuracy']:.3f} (chance {r1['chance_balanced_accuracy']:.3f})")
+        check(r1["balanced_accuracy"] >= 0.4, f"linear decoder far above chance (balanced {r1['balanced_accuracy']:.3f} >= 0.4)")
+        for ranks in (2, 3):
+            same = np.mean(runs[ranks]["predicted"] == r1["predicted"])
+            check(same >= 0.98, f"linear predictions at {ranks} ranks equal 1 rank's ({100 * same:.1f}% >= 98%)")
+        recount(r1)
+        s = len(r1["image_fold"])
+        y = r1["sample_class"]
+        check(np.array_equal(y[:s], y[s:]), "both repeats of an image carry its class")
+        for c in range(len(r1["classes"])):
+            per_fold = np.bincount(r1["image_fold"][y[:s] == c], minlength=4)
+            check(per_fold.max() - per_fold.min() <= 1, f"class {c} is spread evenly over the folds {per_fold.tolist()}")
+
+        mlp = 'epochs = 25\nfolds = 4\nhidden = "256,64"'
+        popcode(2, write_job(tmp, "mlp", stages, rec, mlp))
+        m = results(tmp, "mlp")
+        print(f"mlp: accuracy {m['accuracy']:.3f}, balanced {m['balanced_accuracy']:.3f}")
+        check(m["balanced_accuracy"] >= 0.4, f"mlp decoder far above chance (balanced {m['balanced_accuracy']:.3f} >= 0.4)")
+
+        popcode(2, write_job(tmp, "shuf", stages, rec, "epochs = 25\nfolds = 4\nhidden = \"256,64\"\nshuffle_labels = true"))
+        sh = results(tmp, "shuf")
+        print(f"shuffled labels: balanced {sh['balanced_accuracy']:.3f}")
+        check(abs(sh["balanced_accuracy"] - 0.25) <= 0.07, f"shuffled labels decode at chance ({sh['balanced_accuracy']:.3f} within 0.25 +- 0.07)")
+
+        # Resume after a stop with a checkpoint, against the uninterrupted 2-rank run.
+        job = write_job(tmp, "stop", stages, rec, linear)
+        r = popcode(2, job, dict(ENV, POPCODE_TRAIN_STOP_AFTER_STEPS="23"), expect=3)
+        check("POPCODE_TRAIN_STOP_AFTER_STEPS" in r.stderr + r.stdout, "the stopped run says why it stopped")
+        check(os.path.exists(os.path.join(tmp, "stop.h5.ckpt", "decode-category-fold0.pt")), "the stopped run left a checkpoint")
+        r = popcode(2, job)
+        check("resumed from" in r.stdout + r.stderr, "the rerun resumed from the checkpoint")
+        st = results(tmp, "stop")
+        check(np.array_equal(st["predicted"], runs[2]["predicted"]) and np.array_equal(st["loss"], runs[2]["loss"], equal_nan=True),
+              "stopped and resumed run equals the uninterrupted one bit for bit")
+        check(not os.path.exists(os.path.join(tmp, "stop.h5.ckpt")), "checkpoints are removed once the stage completes")
+
+        # SIGTERM in the middle of training (as Slurm's --signal or scancel sends it), on the MLP with dropout
+        # and batchnorm, against the uninterrupted MLP run.
+        job = write_job(tmp, "term", stages, rec, mlp)
+        proc = subprocess.Popen([MPIEXEC, "-n", "2", "--oversubscribe", POPCODE, "run", job], env=ENV,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        seen = ""
+        for line in proc.stdout:
+            seen += line
+            if "fold 1/4: epoch" in line:
+                proc.send_signal(signal.SIGTERM)
+                break
+        seen += proc.communicate(timeout=300)[0]
+        check(proc.returncode != 0, f"SIGTERM stops the job (exit {proc.returncode})")
+        check("stopped at step" in seen, "the trainer stopped at an agreed step")
+        ckpt = os.path.join(tmp, "term.h5.ckpt")
+        check(os.path.isdir(ckpt) and any(n.endswith(".pt") for n in os.listdir(ckpt)), "SIGTERM left a checkpoint")
+        r = popcode(2, job)
+        te = results(tmp, "term")
+        check("resumed from" in r.stdout + r.stderr, "the rerun after SIGTERM resumed")
+        check(np.array_equal(te["predicted"], m["predicted"]) and np.array_equal(te["loss"], m["loss"], equal_nan=True),
+              "SIGTERM-interrupted and resumed run equals the uninterrupted one bit for bit")
+
+        # Bad inputs.
+        bare = os.path.join(tmp, "bare.h5")
+        with h5py.File(rec, "r") as src, h5py.File(bare, "w") as dst:
+            for k, v in src.attrs.items():
+                dst.attrs[k] = v
+            for k in ("responses", "stimulus_id"):
+                dst[k] = src[k][()]
+        r = popcode(2, write_job(tmp, "nolabels", stages, bare, linear), expect=3)
+        check("/classes/label" in r.stderr, "a recording without classes: exit 3 naming /classes/label")
+        rec16 = os.path.join(tmp, "rec16.h5")
+        popcode(1, write_job(tmp, "sim16", '["simulate"]', rec16, "", "neurons = 200\nimages = 12\nrepeats = 2\nclasses = 16\nseed = 1"))
+        r = popcode(2, write_job(tmp, "empty", stages, rec16, linear.replace("folds = 4", "folds = 2")), expect=3)
+        check("has no images" in r.stderr, "a class with no images: exit 3 naming the class")
+    if failures:
+        sys.exit(f"{len(failures)} check(s) failed")
+    print("decode-category: all checks passed")
+
+
+if __name__ == "__main__":
+    main()
