@@ -6,7 +6,13 @@ cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh --test
 source scripts/mpi-env.sh
 start=$(date +%s)
-bash scripts/build.sh build
+# With CUDA and NCCL on the machine (no GPU needed), the NCCL gradient reduction is compiled and linked too;
+# at run time without a GPU the trainer runs on the CPU and says so.
+gpu_flags=()
+if [[ -x /usr/local/cuda/bin/nvcc && -f /usr/local/cuda/include/nccl.h ]]; then
+  gpu_flags=(-DPOPCODE_WITH_CUDA=ON -DPOPCODE_WITH_NCCL=ON)
+fi
+bash scripts/build.sh build "${gpu_flags[@]}"
 (cd build && ctest --output-on-failure --timeout 900)
 echo "test.sh: main build and tests took $(( $(date +%s) - start )) s"
 
