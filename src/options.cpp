@@ -142,4 +142,37 @@ std::string closest_match(const std::string& word, const std::vector<std::string
   return best;
 }
 
+std::vector<std::int64_t> parse_positive_list(const std::string& text, const std::string& key, const std::string& example,
+                                              bool allow_none) {
+  std::vector<std::int64_t> values;
+  if (allow_none && (text.empty() || text == "none")) return values;
+  std::size_t at = 0;
+  while (at <= text.size()) {
+    const std::size_t comma = std::min(text.find(',', at), text.size());
+    std::size_t b = at, e = comma;
+    while (b < e && text[b] == ' ') ++b;
+    while (e > b && text[e - 1] == ' ') --e;
+    std::int64_t v = 0;
+    const auto [end, ec] = std::from_chars(text.data() + b, text.data() + e, v);
+    if (b == e || ec != std::errc() || end != text.data() + e || v < 1)
+      throw UsageError(fmt::format("{} = \"{}\": \"{}\" is not a positive integer (expected e.g. \"{}\"{})", key, text,
+                                   text.substr(b, e - b), example, allow_none ? " or \"none\"" : ""));
+    values.push_back(v);
+    at = comma + 1;
+  }
+  return values;
+}
+
+std::function<std::string(const OptionValue&)> positive_list_check(const std::string& key, const std::string& example,
+                                                                   bool allow_none) {
+  return [key, example, allow_none](const OptionValue& v) {
+    try {
+      parse_positive_list(std::get<std::string>(v), key, example, allow_none);
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+}
+
 }  // namespace popcode

@@ -54,6 +54,14 @@ class OptionValues {
   std::map<std::string, OptionValue> values_;
 };
 
+// Parses a comma-separated list of positive integers ("4,9,13"; spaces allowed). With `allow_none`, "" and
+// "none" give an empty list. Throws UsageError naming `key` and showing `example`.
+std::vector<std::int64_t> parse_positive_list(const std::string& text, const std::string& key, const std::string& example,
+                                              bool allow_none = false);
+// An OptionSpec::check that accepts exactly what parse_positive_list accepts.
+std::function<std::string(const OptionValue&)> positive_list_check(const std::string& key, const std::string& example,
+                                                                   bool allow_none = false);
+
 // The closest of `candidates` to `word` by edit distance, or "" when none is close.
 std::string closest_match(const std::string& word, const std::vector<std::string>& candidates);
 

@@ -9,7 +9,6 @@
 #include <torch/torch.h>
 
 #include <cstdint>
-#include <string>
 #include <vector>
 
 namespace popcode {
@@ -21,9 +20,6 @@ struct MlpOptions {
 };
 
 torch::nn::Sequential make_mlp(std::int64_t inputs, std::int64_t outputs, const MlpOptions& options);
-
-// Parses "16384,4096,1024,128" (or "" / "none" for no hidden layer). Throws UsageError naming `key`.
-std::vector<std::int64_t> parse_layer_sizes(const std::string& text, const std::string& key);
 
 // Number of trainable scalars.
 std::int64_t parameter_count(torch::nn::Module& model);

@@ -93,6 +93,7 @@ struct LoopState {
   double epoch_loss_sum = 0, epoch_weight_sum = 0;
   std::int64_t since_improvement = 0, decays = 0;
   double lr = 0;
+  bool finished = false;            // the run ended (all epochs, or early stopping); nothing left to train
   std::vector<torch::Tensor> best;  // parameters then buffers of the best epoch (empty: none yet)
 };
 
@@ -143,7 +144,8 @@ void write_checkpoint(const DataParallel& dp, torch::nn::Module& model, torch::o
       a.write("model", m);
       a.write("optimizer", op);
       const std::vector<std::int64_t> ints = {st.step, st.epoch, st.step_in_epoch, st.since_improvement, st.decays,
-                                              h.best_epoch, h.skipped_samples, static_cast<std::int64_t>(st.best.size())};
+                                              h.best_epoch, h.skipped_samples, static_cast<std::int64_t>(st.best.size()),
+                                              st.finished ? 1 : 0, h.stopped_early ? 1 : 0};
       a.write("ints", torch::tensor(ints, torch::kInt64));
       a.write("reals", to_tensor({st.epoch_loss_sum, st.epoch_weight_sum, st.lr, h.best_validation}));
       a.write("epoch_loss", to_tensor(h.epoch_loss));
@@ -219,6 +221,8 @@ bool read_checkpoint(const DataParallel& dp, torch::nn::Module& model, torch::op
   h.step_loss = to_vector(get("step_loss"));
   st.best.clear();
   for (std::int64_t i = 0; i < iv[7]; ++i) st.best.push_back(get(fmt::format("best_{}", i)).clone());
+  st.finished = iv[8] != 0;
+  h.stopped_early = iv[9] != 0;
   set_learning_rate(opt, st.lr);
   return true;
 }
@@ -295,7 +299,7 @@ TrainHistory train_model(DataParallel& dp, Model& model, const ShardedSamples& t
   SignalScope signals;
   std::int64_t processed = 0;
   net.train();
-  bool stop = false;
+  bool stop = st.finished;  // a finished run resumed: only the final bookkeeping is left
   for (; st.epoch < o.epochs && !stop; ++st.epoch) {
     const std::vector<std::int64_t> perm = epoch_order(o.seed, st.epoch, n);
     for (; st.step_in_epoch < steps_per_epoch; ++st.step_in_epoch) {
@@ -404,6 +408,11 @@ TrainHistory train_model(DataParallel& dp, Model& model, const ShardedSamples& t
   }
   h.steps = st.step;
   h.epochs_done = static_cast<std::int64_t>(h.epoch_loss.size());
+  if (!h.interrupted && !st.finished && !o.checkpoint_path.empty()) {
+    // The finished state, so a job interrupted later (in another fold or stage) does not train this again.
+    st.finished = true;
+    write_checkpoint(dp, net, *opt, st, h, o);
+  }
   if (!h.interrupted && o.restore_best && !st.best.empty()) restore(net, st.best);
   dp.checksum(net, fmt::format("the end (step {})", st.step));
   h.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

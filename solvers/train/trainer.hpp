@@ -22,8 +22,9 @@
 // the optimizer state, every rank's torch generator, the position in the epoch, the running epoch sums, the
 // curves, the early-stopping state and the best parameters. They are written every `checkpoint_every` steps,
 // after `stop_after_steps`, and when SIGTERM or SIGUSR1 arrives (the flag is agreed over ranks at every step,
-// so all ranks stop at the same step). A later call with the same checkpoint path and identity resumes from
-// it and continues bit for bit as an uninterrupted run on the same number of ranks.
+// so all ranks stop at the same step), and once more when training ends, marked finished. A later call with
+// the same checkpoint path and identity resumes from it and continues bit for bit as an uninterrupted run on
+// the same number of ranks; from a finished checkpoint it trains nothing and returns the stored result.
 //
 // Memory per rank: the model, its gradients and optimizer state (Adam: 2 more copies), one gradient bucket,
 // the local samples, and one batch of activations.

@@ -32,14 +32,7 @@ StageSpec decode_category_stage() {
       text("model", "mlp", "mlp (hidden layers) or linear (softmax regression baseline)", {"mlp", "linear"}),
       OptionSpec{"hidden", OptionType::text, std::string("512,128"),
                  "hidden layer widths of the mlp; the seed article's is \"16384,4096,1024,128\"", {}, {}, {},
-                 [](const OptionValue& v) {
-                   try {
-                     parse_layer_sizes(std::get<std::string>(v), "hidden");
-                   } catch (const Error& e) {
-                     return std::string(e.what());
-                   }
-                   return std::string();
-                 }},
+                 positive_list_check("hidden", "1024,128", true)},
       real("dropout", 0.5, "dropout after each hidden layer", 0, 0.99),
       OptionSpec{"batchnorm", OptionType::boolean, true, "batchnorm after each hidden linear layer (statistics per rank)", {}, {}, {}, {}},
       integer("folds", 5, "cross-validation folds over images (both repeats of an image in one fold)", 2, 100),
@@ -75,7 +68,7 @@ StageSpec decode_category_stage() {
                   ExitCode::bad_input);
     CategoryDecodeOptions co;
     co.model = o.text("model");
-    co.hidden = parse_layer_sizes(o.text("hidden"), "hidden");
+    co.hidden = parse_positive_list(o.text("hidden"), "hidden", "1024,128", true);
     co.dropout = o.real("dropout");
     co.batchnorm = o.flag("batchnorm");
     co.folds = o.integer("folds");

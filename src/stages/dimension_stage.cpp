@@ -15,36 +15,6 @@ namespace popcode {
 
 namespace {
 
-std::vector<std::int64_t> parse_k_list(const std::string& text) {
-  std::vector<std::int64_t> ks;
-  std::stringstream in(text);
-  std::string item;
-  while (std::getline(in, item, ',')) {
-    std::size_t used = 0;
-    std::int64_t k = 0;
-    try {
-      k = std::stoll(item, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    while (used < item.size() && item[used] == ' ') ++used;
-    if (used != item.size() || k < 1)
-      throw UsageError(fmt::format("k list '{}': '{}' is not a positive integer (expected e.g. \"4,9,13\")", text, item));
-    ks.push_back(k);
-  }
-  if (ks.empty()) throw UsageError(fmt::format("k list '{}' is empty (expected e.g. \"4,9,13\")", text));
-  return ks;
-}
-
-std::string check_k_list(const OptionValue& v) {
-  try {
-    parse_k_list(std::get<std::string>(v));
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return {};
-}
-
 // The point cloud: one column per stimulus (the repeat mean, one repeat, or both repeats as 2S points).
 Matrix point_cloud(const PreprocessedData& p, const std::string& which) {
   const std::int64_t n = p.repeats.rows(), s = p.repeats.cols() / 2;
@@ -71,7 +41,7 @@ StageSpec dimension_stage() {
                  "kNN distance: cosine (the seed article for images), euclidean (the anchor's default) or correlation",
                  {"cosine", "euclidean", "correlation"}, {}, {}, {}},
       OptionSpec{"k", OptionType::text, std::string("4,9,13"), "neighbour counts of the geodesic graphs (the seed article's sweep)",
-                 {}, {}, {}, check_k_list},
+                 {}, {}, {}, positive_list_check("k", "4,9,13")},
       OptionSpec{"bins", OptionType::integer, std::int64_t{50}, "histogram bins (ID_fit.py: 50)", {}, 8.0, 100000.0, {}},
       OptionSpec{"dmin_max", OptionType::integer, std::int64_t{25}, "largest integer D scanned for Dmin (ID_fit.py: 25)", {},
                  2.0, 10000.0, {}},
@@ -85,7 +55,7 @@ StageSpec dimension_stage() {
   s.run = [](StageRun& run) {
     const OptionValues& o = run.options;
     const PreprocessedData& p = *run.workspace.preprocessed;
-    const std::vector<std::int64_t> ks = parse_k_list(o.text("k"));
+    const std::vector<std::int64_t> ks = parse_positive_list(o.text("k"), "k", "4,9,13");
     const KnnMetric metric = parse_knn_metric(o.text("metric"));
     Matrix x = point_cloud(p, o.text("points"));
     const std::int64_t n_points = x.cols();

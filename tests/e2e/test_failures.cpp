@@ -123,7 +123,7 @@ TEST(Failures, GeometryStagesRefuseBadInputsAndSurviveTinyOnes) {
   // A malformed k list is a usage error before any work.
   const Outcome bad_list = popcode(1, "dimension --in " + rec + " --out " + res + " --k 4,x");
   EXPECT_EQ(bad_list.code, 2) << bad_list.output;
-  EXPECT_TRUE(contains(bad_list.output, "'x' is not a positive integer")) << bad_list.output;
+  EXPECT_TRUE(contains(bad_list.output, "\"x\" is not a positive integer")) << bad_list.output;
   // Two neurons on three ranks (one rank holds none): both stages complete; decoding from one-neuron
   // subsets is undecided, and a k whose fit fails is reported, not fatal.
   const std::string tiny = dir.file("tiny.h5"), tiny_res = dir.file("tiny_res.h5");

@@ -159,6 +159,11 @@ TEST(Trainer, ResumedRunEqualsUninterruptedBitForBit) {
     EXPECT_EQ(whole.history.step_loss, second.history.step_loss) << "stopped at step " << stop_at;
     EXPECT_EQ(whole.history.validation, second.history.validation);
     EXPECT_EQ(whole.history.learning_rate, second.history.learning_rate);
+    // The finished run left a finished checkpoint: a third call trains nothing and returns the same result.
+    const Outcome third = train_once(ctx, mo, part, false, true);
+    EXPECT_EQ(third.history.resumed_from_step, whole.history.steps);
+    EXPECT_TRUE(bitwise_equal(whole.params, third.params));
+    EXPECT_EQ(whole.history.validation, third.history.validation);
     // A checkpoint of another identity is ignored: training starts afresh and runs every step.
     part.checkpoint_identity = "other";
     const Outcome fresh = train_once(ctx, mo, part, false, true);

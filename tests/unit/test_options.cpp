@@ -104,6 +104,21 @@ TEST_F(JobFiles, ChecksStageOrderAndInputs) {
                                       (dir_ / "new.h5").string() + "\"\n"), {}, ""));
 }
 
+TEST(Options, PositiveLists) {
+  EXPECT_EQ(parse_positive_list("4,9,13", "k", "4,9,13"), (std::vector<std::int64_t>{4, 9, 13}));
+  EXPECT_EQ(parse_positive_list(" 512 , 128", "hidden", "1024,128"), (std::vector<std::int64_t>{512, 128}));
+  EXPECT_TRUE(parse_positive_list("none", "hidden", "1024,128", true).empty());
+  EXPECT_TRUE(parse_positive_list("", "hidden", "1024,128", true).empty());
+  EXPECT_THROW(parse_positive_list("", "k", "4,9,13"), UsageError);
+  EXPECT_THROW(parse_positive_list("4,,9", "k", "4,9,13"), UsageError);
+  EXPECT_THROW(parse_positive_list("4,0", "k", "4,9,13"), UsageError);
+  EXPECT_THROW(parse_positive_list("4,9x", "k", "4,9,13"), UsageError);
+  EXPECT_THROW(parse_positive_list("-3", "k", "4,9,13"), UsageError);
+  const std::string msg = positive_list_check("hidden", "1024,128", true)(OptionValue{std::string("512,abc")});
+  EXPECT_NE(msg.find("hidden = \"512,abc\": \"abc\" is not a positive integer"), std::string::npos) << msg;
+  EXPECT_EQ(positive_list_check("k", "4,9,13")(OptionValue{std::string("4,9")}), "");
+}
+
 TEST_F(JobFiles, StageCommandsPullInWhatTheyNeed) {
   const Job job = make_stage_job("spectrum", recording_, (dir_ / "out.h5").string(), {{"nshuff", "0"}}, {"preprocess.center=false"});
   ASSERT_EQ(job.stages.size(), 2u);
