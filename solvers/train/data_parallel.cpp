@@ -4,7 +4,10 @@
 #include <fmt/format.h>
 #include <mpi.h>
 
+#include <algorithm>
 #include <cstring>
+
+#include "src/blas_threads.hpp"
 
 #if POPCODE_WITH_NCCL
 #include <cuda_runtime.h>
@@ -62,6 +65,9 @@ torch::Device choose_device(const Context& ctx, const std::string& request, std:
 
 DataParallel::DataParallel(const Context& ctx, torch::Device device, std::int64_t bucket_bytes)
     : ctx_(ctx), device_(device), bucket_bytes_(bucket_bytes) {
+  // libtorch's own thread pool follows popcode's BLAS setting (one thread per rank unless
+  // POPCODE_BLAS_THREADS says otherwise), so ranks placed one per core do not fight over cores.
+  torch::set_num_threads(std::max(1, configure_blas_threads()));
   if (!device_.is_cuda()) return;
 #if POPCODE_WITH_NCCL
   ncclUniqueId id;
