@@ -211,18 +211,24 @@ CategoryDecodeResult decode_category(const Context& ctx, const PreprocessedData&
     std::vector<std::int64_t> tr = local_rows(s_off, s_n, is('t')), va = local_rows(s_off, s_n, is('v')),
                               te = local_rows(s_off, s_n, is('x'));
 
-    // z-score with the training samples' statistics (two passes, float64).
-    torch::Tensor xtr = rows_of(x_all, tr).to(torch::kFloat64);
+    // z-score with the training samples' statistics: two passes in float64 over chunks of 256 local rows, so
+    // no float64 copy of the block is made.
     const std::int64_t n_train = ctx.sum(static_cast<std::int64_t>(tr.size()));
     std::vector<double> mu(static_cast<std::size_t>(N), 0.0), var(static_cast<std::size_t>(N), 0.0);
     {
-      torch::Tensor s1 = xtr.sum(0).contiguous();
-      std::copy_n(s1.data_ptr<double>(), N, mu.data());
+      const torch::Tensor mt = torch::from_blob(mu.data(), {N}, torch::kFloat64);
+      const torch::Tensor vt = torch::from_blob(var.data(), {N}, torch::kFloat64);
+      auto over_chunks = [&](auto&& fn) {
+        for (std::size_t b = 0; b < tr.size(); b += 256) {
+          const std::vector<std::int64_t> part(tr.begin() + static_cast<std::ptrdiff_t>(b),
+                                               tr.begin() + static_cast<std::ptrdiff_t>(std::min(tr.size(), b + 256)));
+          fn(rows_of(x_all, part).to(torch::kFloat64));
+        }
+      };
+      over_chunks([&](const torch::Tensor& c) { mt.add_(c.sum(0)); });
       ctx.allreduce_sum(mu);
       for (double& m : mu) m /= static_cast<double>(n_train);
-      torch::Tensor mt = torch::from_blob(mu.data(), {N}, torch::kFloat64);
-      torch::Tensor s2 = (xtr - mt).pow(2).sum(0).contiguous();
-      std::copy_n(s2.data_ptr<double>(), N, var.data());
+      over_chunks([&](const torch::Tensor& c) { vt.add_((c - mt).pow(2).sum(0)); });
       ctx.allreduce_sum(var);
     }
     std::vector<double> inv(static_cast<std::size_t>(N));
@@ -240,7 +246,6 @@ CategoryDecodeResult decode_category(const Context& ctx, const PreprocessedData&
       for (std::size_t k = 0; k < rows.size(); ++k) y[k] = res.sample_class[static_cast<std::size_t>(s_off + rows[k])];
       return torch::tensor(y, torch::kInt64).to(device);
     };
-    xtr = torch::Tensor();
 
     // Class balance on the training samples (global, replicated counts).
     std::vector<std::int64_t> train_global;  // global sample indices of the training set, ascending

@@ -10,6 +10,7 @@
 #include <queue>
 
 #include "src/progress.hpp"
+#include "src/rng.hpp"
 
 namespace popcode {
 
@@ -133,7 +134,8 @@ class Dijkstra {
 
 }  // namespace
 
-GeodesicHistogram geodesic_histogram(const Context& ctx, const UndirectedGraph& graph, int bins, std::int64_t store_bytes) {
+GeodesicHistogram geodesic_histogram(const Context& ctx, const UndirectedGraph& graph, int bins, std::int64_t store_bytes,
+                                     const GeodesicSampling& sampling) {
   GeodesicHistogram h;
   const std::int64_t n = graph.points;
   const Components comp = connected_components(graph);
@@ -151,28 +153,60 @@ GeodesicHistogram geodesic_histogram(const Context& ctx, const UndirectedGraph& 
                     largest, n),
         /*collective=*/true);  // replicated data: every rank throws it
   }
-  std::vector<std::int64_t> sources;
+  // The sources, in point order (exact) or draw order (sampled: kept points sorted by a random key).
+  std::vector<std::int64_t> order;
   for (std::int64_t i = 0; i < n; ++i)
-    if (h.kept[static_cast<std::size_t>(i)] && i % ctx.size() == ctx.rank()) sources.push_back(i);
+    if (h.kept[static_cast<std::size_t>(i)]) order.push_back(i);
+  h.sampled = sampling.sources > 0 && sampling.sources < h.points_kept;
+  const int groups = h.sampled ? std::max(1, sampling.groups) : 0;
+  if (h.sampled) {
+    const CounterRng rng(sampling.seed);
+    std::vector<std::pair<std::uint64_t, std::int64_t>> keyed;
+    for (const std::int64_t i : order) {
+      const auto w = rng.bits(Stream::geodesic_sources, static_cast<std::uint32_t>(i), static_cast<std::uint32_t>(i >> 32));
+      keyed.emplace_back((std::uint64_t{w[0]} << 32) | w[1], i);
+    }
+    std::sort(keyed.begin(), keyed.end());
+    order.resize(static_cast<std::size_t>(sampling.sources));
+    for (std::size_t q = 0; q < order.size(); ++q) order[q] = keyed[q].second;
+  }
+  h.sources = static_cast<std::int64_t>(order.size());
+  if (h.sampled) h.source_points = order;
+  std::vector<std::int64_t> sources, group;  // this rank's sources and their groups
+  for (std::size_t q = 0; q < order.size(); ++q)
+    if (static_cast<int>(q % static_cast<std::size_t>(ctx.size())) == ctx.rank()) {
+      sources.push_back(order[q]);
+      group.push_back(groups > 0 ? static_cast<std::int64_t>(q % static_cast<std::size_t>(groups)) : 0);
+    }
+  // The pairs of source i: j > i (exact, each unordered pair once) or every j != i (sampled).
+  const auto first_partner = [&](std::int64_t i) { return h.sampled ? std::int64_t{0} : i + 1; };
+  const auto partner = [&](std::int64_t i, std::int64_t j) { return j != i && h.kept[static_cast<std::size_t>(j)]; };
   std::int64_t my_pairs = 0;
   for (std::int64_t i : sources)
-    for (std::int64_t j = i + 1; j < n; ++j) my_pairs += h.kept[static_cast<std::size_t>(j)];
+    for (std::int64_t j = first_partner(i); j < n; ++j) my_pairs += partner(i, j) ? 1 : 0;
   h.stored = !ctx.any(my_pairs * 8 > store_bytes);
 
   Dijkstra dijkstra(graph);
   std::vector<double> stored;
+  std::vector<std::size_t> stored_end;  // end of each source's distances in `stored`
   if (h.stored) stored.reserve(static_cast<std::size_t>(my_pairs));
   // Pass 1: range, moments and the zero pairs. Moments accumulate in long double (a pass sums ~N^2/2 terms).
   double lo = std::numeric_limits<double>::infinity(), hi = -lo;
   long double sum = 0, sum2 = 0;
   std::int64_t pairs = 0, zero = 0;
+  // Per group (sampled): sum, sum of squares and pairs, for the groups' means and s.d.
+  std::vector<double> gmom(static_cast<std::size_t>(3 * groups), 0.0);
   {
-    Progress progress(fmt::format("geodesic distances ({} sources over {} ranks)", h.points_kept, ctx.size()),
+    Progress progress(fmt::format("geodesic distances ({} {}sources over {} ranks)", h.sources, h.sampled ? "sampled " : "",
+                                  ctx.size()),
                       sources.size());
-    for (std::int64_t i : sources) {
+    for (std::size_t s = 0; s < sources.size(); ++s) {
+      const std::int64_t i = sources[s];
       const std::vector<double>& d = dijkstra.run(i);
-      for (std::int64_t j = i + 1; j < n; ++j) {
-        if (!h.kept[static_cast<std::size_t>(j)]) continue;
+      long double gs = 0, gs2 = 0;
+      std::int64_t gp = 0;
+      for (std::int64_t j = first_partner(i); j < n; ++j) {
+        if (!partner(i, j)) continue;
         const double x = d[static_cast<std::size_t>(j)];
         if (x == 0) {
           ++zero;
@@ -180,11 +214,21 @@ GeodesicHistogram geodesic_histogram(const Context& ctx, const UndirectedGraph& 
         }
         lo = std::min(lo, x);
         hi = std::max(hi, x);
-        sum += x;
-        sum2 += static_cast<long double>(x) * x;
-        ++pairs;
+        gs += x;
+        gs2 += static_cast<long double>(x) * x;
+        ++gp;
         if (h.stored) stored.push_back(x);
       }
+      sum += gs;
+      sum2 += gs2;
+      pairs += gp;
+      if (groups > 0) {
+        const auto g = static_cast<std::size_t>(group[s]);
+        gmom[3 * g] += static_cast<double>(gs);
+        gmom[3 * g + 1] += static_cast<double>(gs2);
+        gmom[3 * g + 2] += static_cast<double>(gp);
+      }
+      if (h.stored) stored_end.push_back(stored.size());
       progress.advance();
     }
   }
@@ -209,19 +253,65 @@ GeodesicHistogram geodesic_histogram(const Context& ctx, const UndirectedGraph& 
   }
   h.edges = numpy_bin_edges(first, last, bins);
   h.counts.assign(static_cast<std::size_t>(bins), 0);
-  const auto add = [&](double x) { ++h.counts[static_cast<std::size_t>(numpy_bin_index(x, first, last, h.edges))]; };
+  const auto nb = static_cast<std::size_t>(bins);
+  // Sampled: each source's own counts, for the spread over sources and the group histograms.
+  std::vector<std::int64_t> own(h.sampled ? nb : 0, 0);
+  std::vector<double> csum(own.size(), 0.0), csum2(own.size(), 0.0);
+  h.group_counts.assign(static_cast<std::size_t>(groups) * nb, 0);
+  const auto add = [&](double x) {
+    const auto b = static_cast<std::size_t>(numpy_bin_index(x, first, last, h.edges));
+    ++h.counts[b];
+    if (h.sampled) ++own[b];
+  };
+  const auto source_done = [&](std::size_t s) {
+    if (!h.sampled) return;
+    for (std::size_t b = 0; b < nb; ++b) {
+      const auto c = static_cast<double>(own[b]);
+      csum[b] += c;
+      csum2[b] += c * c;
+      h.group_counts[static_cast<std::size_t>(group[s]) * nb + b] += own[b];
+      own[b] = 0;
+    }
+  };
   if (h.stored) {
-    for (double x : stored) add(x);
+    std::size_t at = 0;
+    for (std::size_t s = 0; s < sources.size(); ++s) {
+      for (; at < stored_end[s]; ++at) add(stored[at]);
+      source_done(s);
+    }
   } else {
     Progress progress("geodesic distances, second pass (histogram)", sources.size());
-    for (std::int64_t i : sources) {
+    for (std::size_t s = 0; s < sources.size(); ++s) {
+      const std::int64_t i = sources[s];
       const std::vector<double>& d = dijkstra.run(i);
-      for (std::int64_t j = i + 1; j < n; ++j)
-        if (h.kept[static_cast<std::size_t>(j)] && d[static_cast<std::size_t>(j)] != 0) add(d[static_cast<std::size_t>(j)]);
+      for (std::int64_t j = first_partner(i); j < n; ++j)
+        if (partner(i, j) && d[static_cast<std::size_t>(j)] != 0) add(d[static_cast<std::size_t>(j)]);
+      source_done(s);
       progress.advance();
     }
   }
   ctx.allreduce_sum(h.counts);
+  if (h.sampled) {
+    ctx.allreduce_sum(csum);
+    ctx.allreduce_sum(csum2);
+    ctx.allreduce_sum(h.group_counts);
+    ctx.allreduce_sum(gmom);
+    const auto m = static_cast<double>(h.sources), kept = static_cast<double>(h.points_kept);
+    h.scale = kept / (2 * m);
+    h.count_se.assign(nb, 0.0);
+    for (std::size_t b = 0; b < nb; ++b) {
+      const double mean = csum[b] / m;
+      const double var = m > 1 ? std::max(0.0, (csum2[b] - m * mean * mean) / (m - 1)) : std::numeric_limits<double>::quiet_NaN();
+      h.count_se[b] = (kept / 2) * std::sqrt(var / m) * std::sqrt(1 - m / kept);
+    }
+    for (int g = 0; g < groups; ++g) {
+      const double gp = gmom[3 * static_cast<std::size_t>(g) + 2];
+      const double gm = gp > 0 ? gmom[3 * static_cast<std::size_t>(g)] / gp : std::numeric_limits<double>::quiet_NaN();
+      h.group_mean.push_back(gm);
+      h.group_std.push_back(gp > 0 ? std::sqrt(std::max(0.0, gmom[3 * static_cast<std::size_t>(g) + 1] / gp - gm * gm))
+                                   : std::numeric_limits<double>::quiet_NaN());
+    }
+  }
   return h;
 }
 

@@ -16,8 +16,17 @@
 //     (linspace) and numpy's bin assignment (last bin closed), so the counts equal np.histogram's exactly.
 //   Also the mean and population s.d. of the distances, which the fit needs.
 //
-// Distribution: the graph (N k edges) is replicated; Dijkstra sources are dealt to ranks cyclically (source
-// i to rank i mod P: a source's pair count N - i falls with i). Each rank accumulates its sources' pair
+// Sampled sources (GeodesicSampling::sources = m < kept points): m kept points drawn at random (a function of
+// the seed alone, not of the rank count) are the sources, and each is paired with every other kept point
+// (both orders, so every pair is equally likely to be counted). The counts are then integer counts of those
+// m (kept - 1) ordered pairs; `scale` = kept / (2 m) turns them into estimated counts of all unordered pairs.
+// The statistical error: per bin, the standard error of that estimate from the spread of the per-source
+// counts (with the finite-population factor sqrt(1 - m / kept)), and the counts, means and s.d. of `groups`
+// disjoint source groups (draw position mod groups), for batch-means errors of anything fitted to the
+// histogram (the dimension stage's D_fit).
+//
+// Distribution: the graph (N k edges) is replicated; Dijkstra sources are dealt to ranks cyclically (the
+// q-th source, in point order or draw order, to rank q mod P: a source's pair count N - i falls with i). Each rank accumulates its sources' pair
 // statistics; the histogram range (smallest and largest distance over all pairs) is reduced first, then
 // the counts. Memory per rank: the graph and Dijkstra's state, O(N k); plus, to avoid a second Dijkstra
 // pass, the rank's own pair distances when they fit in `store_bytes` (8 bytes a pair, about N^2 / 2P);
@@ -49,6 +58,12 @@ struct Components {
 };
 Components connected_components(const UndirectedGraph& g);
 
+struct GeodesicSampling {
+  std::int64_t sources = 0;  // 0 (or >= the kept points): every kept point, the exact histogram
+  std::uint64_t seed = 0;
+  int groups = 10;           // source groups of the batch-means error (sampled only)
+};
+
 struct GeodesicHistogram {
   std::vector<std::int64_t> counts;  // bins
   std::vector<double> edges;         // bins + 1
@@ -58,11 +73,20 @@ struct GeodesicHistogram {
   std::int64_t points_kept = 0;      // points passing the connectivity filter
   std::vector<std::uint8_t> kept;    // 1 for each kept point
   bool stored = false;               // one Dijkstra pass (distances held) or two
+  // Sampling (see above); exact: sampled false, sources = points_kept, scale 1, the rest empty.
+  bool sampled = false;
+  std::int64_t sources = 0;
+  std::vector<std::int64_t> source_points;    // sampled: the drawn sources, in draw order (group = position mod groups)
+  double scale = 1;
+  std::vector<double> count_se;               // bins: standard error of scale * counts
+  std::vector<std::int64_t> group_counts;     // groups x bins
+  std::vector<double> group_mean, group_std;  // groups
 };
 
 // Collective. Every rank passes the same graph.
 GeodesicHistogram geodesic_histogram(const Context& ctx, const UndirectedGraph& graph, int bins,
-                                     std::int64_t store_bytes = std::int64_t{1} << 30);
+                                     std::int64_t store_bytes = std::int64_t{1} << 30,
+                                     const GeodesicSampling& sampling = {});
 
 // numpy's np.histogram bin edges and bin index for equal bins over [first, last] (first < last).
 std::vector<double> numpy_bin_edges(double first, double last, int bins);

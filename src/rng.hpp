@@ -31,6 +31,7 @@ enum class Stream : std::uint32_t {
   kmeans_init = 16,   // k-means++ draws
   train_order = 17,   // order of the training samples in each epoch (solvers/train)
   folds = 18,         // assignment of images to cross-validation folds
+  geodesic_sources = 19,  // sampled Dijkstra sources (solvers/geodesic)
 };
 
 class CounterRng {

@@ -4,7 +4,8 @@
 // (solvers/intrinsic_dimension.hpp). Writes /dimension.
 #include <fmt/format.h>
 
-#include <sstream>
+#include <cmath>
+#include <limits>
 
 #include "solvers/geodesic.hpp"
 #include "solvers/intrinsic_dimension.hpp"
@@ -48,6 +49,14 @@ StageSpec dimension_stage() {
       OptionSpec{"mle_k", OptionType::integer, std::int64_t{20}, "neighbours of the Levina-Bickel estimator", {}, 2.0, 10000.0, {}},
       OptionSpec{"tile", OptionType::integer, std::int64_t{512}, "query points per distance tile (memory: tile x points x 16 bytes)",
                  {}, 1.0, {}, {}},
+      OptionSpec{"sources", OptionType::integer, std::int64_t{0},
+                 "Dijkstra sources: 0 for every point (the exact histogram), else this many drawn at random, with "
+                 "statistical errors", {}, 0.0, 1e15, [](const OptionValue& v) {
+                   return std::get<std::int64_t>(v) == 1 ? std::string("sources = 1: sample at least 2 (or 0 for all)") : std::string();
+                 }},
+      OptionSpec{"source_groups", OptionType::integer, std::int64_t{10},
+                 "sampled sources: groups whose separate fits give the batch-means error of D_fit", {}, 2.0, 1000.0, {}},
+      OptionSpec{"seed", OptionType::integer, std::int64_t{0}, "seed of the sampled sources", {}, 0.0, 1e15, {}},
       OptionSpec{"store_mb", OptionType::integer, std::int64_t{1024},
                  "per-rank memory for holding pair distances between the two histogram passes (0: always recompute)", {}, 0.0,
                  {}, {}},
@@ -82,17 +91,52 @@ StageSpec dimension_stage() {
       GcFit fit;
       std::string status = "ok";
       double r_nn_max = 0;
+      std::vector<double> group_d_fit;  // sampled sources: D_fit of each source group
+      double d_fit_se = std::numeric_limits<double>::quiet_NaN();
     };
     std::vector<PerK> results;
     for (std::int64_t k : ks) {
-      PerK r{k, {}, {}, "ok", 0};
+      PerK r{k, {}, {}, "ok", 0, {}, std::numeric_limits<double>::quiet_NaN()};
       const UndirectedGraph graph = undirected_knn_graph(knn, k);
       r.r_nn_max = graph.max_edge;
       try {
+        GeodesicSampling sampling;
+        sampling.sources = o.integer("sources");
+        sampling.seed = static_cast<std::uint64_t>(o.integer("seed"));
+        sampling.groups = static_cast<int>(o.integer("source_groups"));
         r.hist = geodesic_histogram(run.ctx, graph, static_cast<int>(o.integer("bins")),
-                                    o.integer("store_mb") * (std::int64_t{1} << 20));
+                                    o.integer("store_mb") * (std::int64_t{1} << 20), sampling);
         r.fit = granata_carnevale_fit(r.hist.counts, r.hist.edges, r.hist.mean, r.hist.std, graph.max_edge,
                                       static_cast<int>(o.integer("dmin_max")));
+        if (r.hist.sampled) {
+          // Batch means: the fit on each source group's histogram; the error of the whole sample's D_fit is
+          // their s.d. / sqrt(groups).
+          const auto nb = r.hist.counts.size();
+          double s1 = 0, s2 = 0;
+          int ok = 0;
+          for (std::size_t g = 0; g < r.hist.group_mean.size(); ++g) {
+            const std::vector<std::int64_t> counts(r.hist.group_counts.begin() + static_cast<std::ptrdiff_t>(g * nb),
+                                                   r.hist.group_counts.begin() + static_cast<std::ptrdiff_t>((g + 1) * nb));
+            double d = std::numeric_limits<double>::quiet_NaN();
+            try {
+              d = granata_carnevale_fit(counts, r.hist.edges, r.hist.group_mean[g], r.hist.group_std[g], graph.max_edge,
+                                        static_cast<int>(o.integer("dmin_max")))
+                      .d_fit;
+            } catch (const InputError&) {
+            }
+            r.group_d_fit.push_back(d);
+            if (std::isfinite(d)) {
+              s1 += d;
+              s2 += d * d;
+              ++ok;
+            }
+          }
+          if (ok >= 2)
+            r.d_fit_se = std::sqrt(std::max(0.0, (s2 - s1 * s1 / ok) / (ok - 1)) / ok);
+          log::info("dimension: k = {:>3}: {} of {} points as Dijkstra sources; D_fit {:.2f} +- {:.2f} (batch means of {} "
+                    "source groups)",
+                    k, r.hist.sources, r.hist.points_kept, r.fit.d_fit, r.d_fit_se, ok);
+        }
         log::info("dimension: k = {:>3}: Granata-Carnevale Dfit {:.2f}, Dmin {} (r_max {:.4g}, fit on ({:.4g}, {:.4g}]); {} "
                   "of {} points connected, {} pairs{}",
                   k, r.fit.d_fit, r.fit.d_min, r.fit.r_max, r.fit.r_min, r.fit.r_fit_end, r.hist.points_kept, n_points,
@@ -153,6 +197,17 @@ StageSpec dimension_stage() {
       w.replicated(g + "fit/hypersphere_dfit", f.hypersphere_fit, "the D_fit hypersphere's log p (validation curve)");
       w.replicated(g + "fit/hypersphere_dmin", f.hypersphere_dmin, "the D_min hypersphere's log p (validation curve)");
       w.attribute("k" + std::to_string(r.k) + "_histogram_passes", std::int64_t{h.stored ? 1 : 2});
+      w.scalar(g + "sources", h.sources, "Dijkstra sources (every kept point: the exact histogram)");
+      if (h.sampled) {
+        w.scalar(g + "histogram/scale", h.scale,
+                 "sampled sources: counts are ordered pairs (source, other kept point); scale x counts estimates the counts "
+                 "of all unordered pairs");
+        w.replicated(g + "histogram/count_se", h.count_se, "standard error of scale x counts in each bin");
+        w.replicated(g + "histogram/group_counts", h.group_counts, "counts of each source group [group, bin]",
+                     {static_cast<std::int64_t>(h.group_mean.size()), static_cast<std::int64_t>(h.counts.size())});
+        w.replicated(g + "group_d_fit", r.group_d_fit, "D_fit of each source group's histogram (NaN: its fit failed)");
+        w.scalar(g + "d_fit_se", r.d_fit_se, "standard error of d_fit: s.d. of the group fits / sqrt(groups)");
+      }
       if (!f.warnings.empty())
         w.attribute("k" + std::to_string(r.k) + "_warnings", fmt::format("{}", fmt::join(f.warnings, "; ")));
     }
