@@ -152,15 +152,11 @@ CategoryDecodeResult decode_category(const Context& ctx, const PreprocessedData&
   // Stratified folds over images; within each class the first images of the shuffled order become the
   // validation images of the folds they do not test.
   res.image_fold.assign(static_cast<std::size_t>(S), 0);
-  std::vector<std::int64_t> class_rank(static_cast<std::size_t>(S), 0);  // position in its class's shuffled order
   std::int64_t dealt = 0;
   for (std::int64_t c = 0; c < K; ++c) {
     auto& imgs = images_of[static_cast<std::size_t>(c)];
     shuffle(imgs, o.seed, static_cast<std::uint32_t>(c));
-    for (std::size_t r = 0; r < imgs.size(); ++r) {
-      res.image_fold[static_cast<std::size_t>(imgs[r])] = static_cast<std::int32_t>(dealt++ % o.folds);
-      class_rank[static_cast<std::size_t>(imgs[r])] = static_cast<std::int64_t>(r);
-    }
+    for (const std::int64_t i : imgs) res.image_fold[static_cast<std::size_t>(i)] = static_cast<std::int32_t>(dealt++ % o.folds);
   }
   res.sample_class.resize(static_cast<std::size_t>(n_samples));
   for (std::int64_t g = 0; g < n_samples; ++g) res.sample_class[static_cast<std::size_t>(g)] = label[static_cast<std::size_t>(g % S)];
@@ -194,7 +190,8 @@ CategoryDecodeResult decode_category(const Context& ctx, const PreprocessedData&
     std::vector<std::int64_t> val_quota(static_cast<std::size_t>(K), 0);
     for (std::int64_t c = 0; c < K; ++c) {
       const std::int64_t n = train_count[static_cast<std::size_t>(c)];
-      val_quota[static_cast<std::size_t>(c)] = std::min<std::int64_t>(std::llround(o.validation_fraction * static_cast<double>(n)), n - 1);
+      val_quota[static_cast<std::size_t>(c)] =
+          std::max<std::int64_t>(0, std::min<std::int64_t>(std::llround(o.validation_fraction * static_cast<double>(n)), n - 1));
     }
     std::vector<char> role(static_cast<std::size_t>(S), 't');  // t train, v validation, x test
     std::vector<std::int64_t> taken(static_cast<std::size_t>(K), 0);

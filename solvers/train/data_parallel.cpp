@@ -49,15 +49,20 @@ torch::Device choose_device(const Context& ctx, const std::string& request, std:
   const int local = node_local_rank(ctx);
   const bool have_cuda = torch::cuda::is_available();
   const std::int64_t count = have_cuda ? static_cast<std::int64_t>(torch::cuda::device_count()) : 0;
-  if (request == "cpu" || (request == "auto" && count == 0)) {
+  // Agreed by every rank (nodes may differ), before any rank returns.
+  ctx.agree(request == "cuda" && count == 0,
+            "device = \"cuda\" was requested but this libtorch build sees no CUDA device (a CPU-only libtorch, or no "
+            "GPU on this node); use device = \"auto\" or \"cpu\"",
+            ExitCode::usage);
+  // "auto" uses GPUs only when every rank has one: the gradient reduction cannot mix NCCL and MPI ranks.
+  const bool some_rank_without = ctx.any(count == 0);
+  if (request == "cpu" || some_rank_without) {
     if (why != nullptr)
       *why = request == "cpu" ? "runs on the CPU (device = \"cpu\")"
-                              : "runs on the CPU: no CUDA device visible to this libtorch build";
+             : count == 0     ? "runs on the CPU: no CUDA device visible to this libtorch build"
+                              : "runs on the CPU: another rank sees no CUDA device";
     return torch::Device(torch::kCPU);
   }
-  if (count == 0)
-    throw UsageError("device = \"cuda\" was requested but this libtorch build sees no CUDA device "
-                     "(a CPU-only libtorch, or no GPU on this node); use device = \"auto\" or \"cpu\"");
   const auto index = static_cast<c10::DeviceIndex>(local % count);
   if (why != nullptr) *why = fmt::format("runs on cuda:{} (node-local rank {}, {} devices)", index, local, count);
   return torch::Device(torch::kCUDA, index);

@@ -62,9 +62,10 @@ class DataParallel {
   void* nccl_ = nullptr;  // ncclComm_t when the NCCL path is in use
 };
 
-// The torch device this rank should use: "cpu" forces the CPU; "auto" takes CUDA device
-// (node-local rank mod device count) when libtorch was built with CUDA and a GPU is visible, else the CPU;
-// "cuda" requires a GPU (UsageError otherwise). `why` receives a sentence for the log.
+// Collective. The torch device this rank should use: "cpu" forces the CPU; "auto" takes CUDA device
+// (node-local rank mod device count) when libtorch was built with CUDA and every rank sees a GPU, else the
+// CPU on every rank; "cuda" requires a GPU on every rank (UsageError on all ranks otherwise). `why` receives
+// a sentence for the log.
 torch::Device choose_device(const Context& ctx, const std::string& request, std::string* why);
 
 }  // namespace popcode

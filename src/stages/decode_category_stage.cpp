@@ -75,7 +75,11 @@ StageSpec decode_category_stage() {
     co.validation_fraction = o.real("validation_fraction");
     co.balance = o.text("balance");
     co.shuffle_labels = o.flag("shuffle_labels");
-    co.merge = parse_class_merge(o.text("merge"), names);
+    try {
+      co.merge = parse_class_merge(o.text("merge"), names);
+    } catch (const UsageError& e) {
+      throw UsageError(e.what(), /*collective=*/true);  // the names are replicated: every rank fails alike
+    }
     co.epochs = o.integer("epochs");
     co.batch_size = o.integer("batch_size");
     co.optimizer = o.text("optimizer");
