@@ -331,6 +331,15 @@ std::vector<std::int32_t> Recording::read_class_labels(const Context& ctx, std::
   return labels;
 }
 
+std::vector<double> Recording::read_orientation(const Context& ctx) const {
+  std::vector<double> angles;
+  if (!info_.has_orientation) return angles;
+  h5::File f = h5::File::open_parallel(info_.path, h5::Access::read_only, ctx.comm(), ExitCode::bad_input);
+  angles = h5::read_all<double>(f, "/orientation");
+  f.close();
+  return angles;
+}
+
 std::vector<float> Recording::read_images(const Context& ctx, std::span<const std::int32_t> ids) const {
   const std::int64_t pixels = info_.image_height * info_.image_width;
   std::vector<float> all(static_cast<std::size_t>(info_.images * pixels));

@@ -60,6 +60,8 @@ class Recording {
   // Collective. /classes/label (one class per image) and /classes/names on every rank; both empty when
   // the recording has no classes.
   std::vector<std::int32_t> read_class_labels(const Context& ctx, std::vector<std::string>* names = nullptr) const;
+  // Collective. /orientation (radians, one per presentation) on every rank; empty when the recording has none.
+  std::vector<double> read_orientation(const Context& ctx) const;
   // Collective. The images `ids` of /images on every rank, as float32 (ids.size() x height x width,
   // row-major). Requires has_images; every rank reads the dataset (it is replicated by design).
   std::vector<float> read_images(const Context& ctx, std::span<const std::int32_t> ids) const;

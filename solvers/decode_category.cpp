@@ -10,14 +10,17 @@
 #include <limits>
 #include <map>
 
-#include "partition/redistribute.hpp"
+#include "solvers/decode_common.hpp"
 #include "solvers/nets/mlp.hpp"
 #include "solvers/train/trainer.hpp"
 #include "src/log.hpp"
-#include "src/rng.hpp"
 
 namespace popcode {
 namespace {
+
+using decode::local_rows;
+using decode::rows_of;
+using decode::shuffle;
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
@@ -36,29 +39,6 @@ std::vector<std::string> split(const std::string& text, char sep) {
     at = end + 1;
   }
   return parts;
-}
-
-// Fisher-Yates with the counter-based generator: a pure function of (seed, tag, n).
-void shuffle(std::vector<std::int64_t>& v, std::uint64_t seed, std::uint32_t tag) {
-  const CounterRng rng(seed);
-  for (std::int64_t i = static_cast<std::int64_t>(v.size()) - 1; i > 0; --i) {
-    const auto j = static_cast<std::size_t>(rng.below(static_cast<std::uint64_t>(i + 1), Stream::folds, tag,
-                                                      static_cast<std::uint32_t>(i)));
-    std::swap(v[static_cast<std::size_t>(i)], v[j]);
-  }
-}
-
-// Samples of the local block that belong to `pick` (a predicate of the global sample index).
-template <class Pick>
-std::vector<std::int64_t> local_rows(std::int64_t offset, std::int64_t count, Pick pick) {
-  std::vector<std::int64_t> rows;
-  for (std::int64_t j = 0; j < count; ++j)
-    if (pick(offset + j)) rows.push_back(j);
-  return rows;
-}
-
-torch::Tensor rows_of(const torch::Tensor& t, const std::vector<std::int64_t>& rows) {
-  return t.index_select(0, torch::tensor(rows, torch::kInt64).to(t.device()));
 }
 
 }  // namespace
@@ -162,17 +142,8 @@ CategoryDecodeResult decode_category(const Context& ctx, const PreprocessedData&
   for (std::int64_t g = 0; g < n_samples; ++g) res.sample_class[static_cast<std::size_t>(g)] = label[static_cast<std::size_t>(g % S)];
 
   // Neuron blocks -> sample blocks, float32 rows = samples.
-  const BlockLayout samples(n_samples, ctx.size());
-  std::vector<std::int64_t> counts(static_cast<std::size_t>(ctx.size()));
-  const std::int64_t mine = data.repeats.rows();
-  mpi_check(MPI_Allgather(&mine, 1, MPI_INT64_T, counts.data(), 1, MPI_INT64_T, ctx.comm()), "MPI_Allgather(neuron counts)");
-  torch::Tensor x_all;
-  {
-    const Matrix block = neuron_to_sample_blocks(ctx, data.repeats, CountLayout(counts), samples);
-    x_all = torch::from_blob(const_cast<double*>(block.data()), {block.cols(), block.rows()}, torch::kFloat64)
-                .to(torch::kFloat32);
-  }
-  const std::int64_t s_off = samples.offset(ctx.rank()), s_n = samples.count(ctx.rank());
+  const decode::SampleBlock block = decode::to_sample_block(ctx, data.repeats, N);
+  const std::int64_t s_off = block.offset, s_n = block.count;
   std::string why;
   const torch::Device device = choose_device(ctx, o.device, &why);
   res.device_note = why;
@@ -208,36 +179,9 @@ CategoryDecodeResult decode_category(const Context& ctx, const PreprocessedData&
     std::vector<std::int64_t> tr = local_rows(s_off, s_n, is('t')), va = local_rows(s_off, s_n, is('v')),
                               te = local_rows(s_off, s_n, is('x'));
 
-    // z-score with the training samples' statistics: two passes in float64 over chunks of 256 local rows, so
-    // no float64 copy of the block is made.
-    const std::int64_t n_train = ctx.sum(static_cast<std::int64_t>(tr.size()));
-    std::vector<double> mu(static_cast<std::size_t>(N), 0.0), var(static_cast<std::size_t>(N), 0.0);
-    {
-      const torch::Tensor mt = torch::from_blob(mu.data(), {N}, torch::kFloat64);
-      const torch::Tensor vt = torch::from_blob(var.data(), {N}, torch::kFloat64);
-      auto over_chunks = [&](auto&& fn) {
-        for (std::size_t b = 0; b < tr.size(); b += 256) {
-          const std::vector<std::int64_t> part(tr.begin() + static_cast<std::ptrdiff_t>(b),
-                                               tr.begin() + static_cast<std::ptrdiff_t>(std::min(tr.size(), b + 256)));
-          fn(rows_of(x_all, part).to(torch::kFloat64));
-        }
-      };
-      over_chunks([&](const torch::Tensor& c) { mt.add_(c.sum(0)); });
-      ctx.allreduce_sum(mu);
-      for (double& m : mu) m /= static_cast<double>(n_train);
-      over_chunks([&](const torch::Tensor& c) { vt.add_((c - mt).pow(2).sum(0)); });
-      ctx.allreduce_sum(var);
-    }
-    std::vector<double> inv(static_cast<std::size_t>(N));
-    for (std::int64_t k = 0; k < N; ++k) {
-      const double sd = std::sqrt(var[static_cast<std::size_t>(k)] / static_cast<double>(n_train));
-      inv[static_cast<std::size_t>(k)] = sd > 0 ? 1.0 / sd : 0.0;
-    }
-    const torch::Tensor mu_t = torch::from_blob(mu.data(), {1, N}, torch::kFloat64).to(torch::kFloat32);
-    const torch::Tensor inv_t = torch::from_blob(inv.data(), {1, N}, torch::kFloat64).to(torch::kFloat32);
-    auto prepare = [&](const std::vector<std::int64_t>& rows) {
-      return ((rows_of(x_all, rows) - mu_t) * inv_t).to(device);
-    };
+    // z-score with the training samples' statistics.
+    const decode::Standardizer zscore = decode::fit_standardizer(ctx, block, tr);
+    auto prepare = [&](const std::vector<std::int64_t>& rows) { return zscore(rows_of(block.x, rows)).to(device); };
     auto targets = [&](const std::vector<std::int64_t>& rows) {
       std::vector<std::int64_t> y(rows.size());
       for (std::size_t k = 0; k < rows.size(); ++k) y[k] = res.sample_class[static_cast<std::size_t>(s_off + rows[k])];
@@ -315,19 +259,7 @@ CategoryDecodeResult decode_category(const Context& ctx, const PreprocessedData&
     res.parameters = parameter_count(*net);
     Model model = as_model(net);
 
-    TrainOptions to;
-    to.epochs = o.epochs;
-    to.batch_size = o.batch_size;
-    to.optimizer = o.optimizer;
-    to.learning_rate = o.learning_rate;
-    to.weight_decay = o.weight_decay;
-    to.early_stopping_patience = o.early_stopping_patience;
-    to.higher_is_better = true;
-    to.seed = o.seed * 31ULL + static_cast<std::uint64_t>(f);
-    if (!o.checkpoint_prefix.empty()) to.checkpoint_path = fmt::format("{}fold{}.pt", o.checkpoint_prefix, f);
-    to.checkpoint_identity = fmt::format("{} fold {}", o.checkpoint_identity, f);
-    to.stop_after_steps = o.stop_after_steps;
-    to.label = fmt::format("decode-category fold {}/{}", f + 1, o.folds);
+    const TrainOptions to = decode::fold_train_options(o, f, "decode-category", /*higher_is_better=*/true);
     const auto loss = [](const torch::Tensor& out, const torch::Tensor& y) {
       return torch::nn::functional::cross_entropy(out, y, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone));
     };
@@ -358,16 +290,8 @@ CategoryDecodeResult decode_category(const Context& ctx, const PreprocessedData&
   res.predicted.assign(predicted.begin(), predicted.end());
   res.samples_per_second = res.train_seconds > 0 ? processed / res.train_seconds : 0;
 
-  // Curves padded to folds x epochs.
-  res.train_loss.assign(static_cast<std::size_t>(o.folds * res.epochs), kNaN);
-  res.validation_metric = res.train_loss;
-  for (std::int64_t f = 0; f < o.folds; ++f) {
-    const auto& lf = losses[static_cast<std::size_t>(f)];
-    for (std::size_t e = 0; e < lf.size(); ++e) {
-      res.train_loss[static_cast<std::size_t>(f * res.epochs) + e] = lf[e];
-      res.validation_metric[static_cast<std::size_t>(f * res.epochs) + e] = vals[static_cast<std::size_t>(f)][e];
-    }
-  }
+  res.train_loss = decode::pad_curves(losses, res.epochs);
+  res.validation_metric = decode::pad_curves(vals, res.epochs);
 
   // Metrics over all test predictions, and per fold.
   res.confusion.assign(static_cast<std::size_t>(K * K), 0);

@@ -32,6 +32,8 @@ enum class Stream : std::uint32_t {
   train_order = 17,   // order of the training samples in each epoch (solvers/train)
   folds = 18,         // assignment of images to cross-validation folds
   geodesic_sources = 19,  // sampled Dijkstra sources (solvers/geodesic)
+  grating = 20,       // grating directions of the orientation experiment (simulator)
+  tuning = 21,        // each neuron's von Mises direction tuning (simulator)
 };
 
 class CounterRng {

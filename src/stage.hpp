@@ -59,6 +59,7 @@ StageSpec cluster_stage();
 StageSpec rf_stage();
 #if POPCODE_WITH_TORCH
 StageSpec decode_category_stage();
+StageSpec decode_orientation_stage();
 #endif
 
 }  // namespace popcode

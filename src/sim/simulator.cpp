@@ -78,7 +78,18 @@ struct NeuronParams {
   double x = 0, y = 0, baseline = 0, noise_sd = 0;
   std::int32_t plane = 0;
   GaborParams rf;
+  double preferred = 0, kappa = 0, opposite = 0;  // von Mises direction tuning (gratings)
 };
+
+// Direction of grating m, radians in [0, 2 pi).
+double grating_direction(const CounterRng& rng, std::int64_t m) {
+  return 2 * M_PI * rng.uniform(Stream::grating, static_cast<std::uint32_t>(m));
+}
+
+// Unnormalised von Mises direction tuning f_i(theta) (simulator.hpp).
+double direction_tuning(const NeuronParams& n, double theta) {
+  return std::exp(n.kappa * (std::cos(theta - n.preferred) - 1)) + n.opposite * std::exp(n.kappa * (std::cos(theta - n.preferred - M_PI) - 1));
+}
 
 std::int64_t latent_limit(const SimulateOptions& o) {
   return std::max<std::int64_t>(0, std::min({o.images - 1, o.feature_bank, (o.neurons - 1) / 2}));
@@ -188,6 +199,10 @@ NeuronParams neuron_params(const CounterRng& rng, std::int64_t i, const Simulate
   const double cy = std::clamp(n.y / kFieldOfView * static_cast<double>(o.height) + 1.5 * scale * scatter[1], 0.0,
                                static_cast<double>(o.height - 1));
   n.rf = random_gabor(rng, Stream::neuron_rf, id, cx, cy, o.height);
+  const auto tuning = rng.uniform2(Stream::tuning, id, 0);
+  n.preferred = 2 * M_PI * tuning[0];
+  n.kappa = 1.0 + 3.0 * tuning[1];
+  n.opposite = 0.2 + 0.8 * rng.uniform(Stream::tuning, id, 1);
   return n;
 }
 
@@ -198,6 +213,7 @@ void validate(const SimulateOptions& o) {
   auto need = [&](bool ok, const std::string& what) {
     if (!ok) bad.push_back(what);
   };
+  need(o.stimulus == "images" || o.stimulus == "gratings", fmt::format("stimulus = \"{}\" must be images or gratings", o.stimulus));
   need(o.neurons >= 1, fmt::format("neurons = {} must be >= 1", o.neurons));
   need(o.neurons <= std::numeric_limits<std::uint32_t>::max(), "neurons must be < 2^32");
   need(o.images >= 2, fmt::format("images = {} must be >= 2", o.images));
@@ -226,15 +242,24 @@ SimulateSummary simulate(const Context& ctx, const SimulateOptions& o, const std
   validate(o);
   const CounterRng rng(o.seed);
   SimulateSummary summary;
-  log::info("simulate: {} neurons, {} images x {} repeats ({} x {} px), alpha {}, seed {}", o.neurons, o.images,
-            o.repeats, o.height, o.width, o.alpha, o.seed);
+  const bool gratings = o.stimulus == "gratings";
+  const bool with_spectrum = o.truth_spectrum && !gratings;
+  if (gratings)
+    log::info("simulate: {} neurons, {} grating directions x {} repeats (von Mises direction tuning), seed {}", o.neurons,
+              o.images, o.repeats, o.seed);
+  else
+    log::info("simulate: {} neurons, {} images x {} repeats ({} x {} px), alpha {}, seed {}", o.neurons, o.images,
+              o.repeats, o.height, o.width, o.alpha, o.seed);
   std::int64_t k = 0;
-  const Stimuli st = make_stimuli(rng, o, &k);
+  const Stimuli st = gratings ? Stimuli{} : make_stimuli(rng, o, &k);
+  std::vector<double> direction;
+  if (gratings)
+    for (std::int64_t i = 0; i < o.images; ++i) direction.push_back(grating_direction(rng, i));
   summary.latent_dims = k;
-  if (k == 0) log::warn_once("simulate: no power-law latent dimensions (needs >= 3 neurons and >= 2 images); signal is receptive-field only");
+  if (k == 0 && !gratings) log::warn_once("simulate: no power-law latent dimensions (needs >= 3 neurons and >= 2 images); signal is receptive-field only");
   const double a_pl = k > 0 ? std::sqrt(1.0 - o.rf_fraction) : 0.0;
   const double a_rf = k > 0 ? std::sqrt(o.rf_fraction) : 1.0;
-  const std::int64_t d = o.spont_dims, t_spont = o.spont_timepoints, m = o.images, hw = o.height * o.width;
+  const std::int64_t d = o.spont_dims, t_spont = o.spont_timepoints, m = o.images, hw = gratings ? 0 : o.height * o.width;
   std::vector<double> amp(static_cast<std::size_t>(d));
   for (std::int64_t j = 0; j < d; ++j) amp[j] = o.spont_scale / std::sqrt(static_cast<double>(j + 1));
   const Presentations pr = make_presentations(rng, o, amp);
@@ -251,29 +276,33 @@ SimulateSummary simulate(const Context& ctx, const SimulateOptions& o, const std
   layout.neurons = o.neurons;
   layout.images = m;
   layout.spont_timepoints = t_spont;
-  layout.image_height = o.height;
-  layout.image_width = o.width;
+  layout.image_height = gratings ? 0 : o.height;
+  layout.image_width = gratings ? 0 : o.width;
   layout.positions = true;
-  layout.source = "popcode simulate (synthetic V1 population, docs/simulator.md)";
+  layout.source = gratings ? "popcode simulate (synthetic V1 population, drifting gratings, docs/simulator.md)"
+                           : "popcode simulate (synthetic V1 population, docs/simulator.md)";
   layout.subject = "simulated";
   layout.session = fmt::format("seed {}", o.seed);
   layout.units = "arbitrary (signal s.d. about 1 per neuron)";
   RecordingWriter writer(ctx, path, layout);
   const h5::File& f = writer.file();
-  h5::create_dataset<double>(f, "/truth/rf_params", {o.neurons, kGaborParamCount});
+  if (gratings) h5::create_dataset<double>(f, "/truth/tuning", {o.neurons, 3});
+  else h5::create_dataset<double>(f, "/truth/rf_params", {o.neurons, kGaborParamCount});
   h5::create_dataset<double>(f, "/truth/noise_sd", {o.neurons});
   h5::create_dataset<double>(f, "/truth/baseline", {o.neurons});
   if (d > 0) h5::create_dataset<double>(f, "/truth/spont_loadings", {o.neurons, d});
 
-  const Range image_rows = BlockLayout(m, ctx.size()).range(ctx.rank());
-  writer.write_rows<float>("/images", image_rows,
-                           std::span<const float>(st.pixels.data() + image_rows.begin * hw, static_cast<std::size_t>(image_rows.size() * hw)));
+  if (!gratings) {
+    const Range image_rows = BlockLayout(m, ctx.size()).range(ctx.rank());
+    writer.write_rows<float>("/images", image_rows,
+                             std::span<const float>(st.pixels.data() + image_rows.begin * hw, static_cast<std::size_t>(image_rows.size() * hw)));
+  }
 
   const Range mine = BlockLayout(o.neurons, ctx.size()).range(ctx.rank());
   const std::int64_t first_tile = mine.begin / kTile;
   const std::int64_t my_tiles = mine.empty() ? 0 : (mine.end - 1) / kTile - first_tile + 1;
   const std::int64_t rounds = ctx.max(my_tiles);
-  Matrix signal_gram(o.truth_spectrum ? m : 0, o.truth_spectrum ? m : 0);
+  Matrix signal_gram(with_spectrum ? m : 0, with_spectrum ? m : 0);
   Progress progress("simulate: neuron tiles on rank 0", static_cast<std::size_t>(my_tiles));
   for (std::int64_t round = 0; round < rounds; ++round) {
     Range own{0, 0};
@@ -294,14 +323,19 @@ SimulateSummary simulate(const Context& ctx, const SimulateOptions& o, const std
           const std::uint64_t phase_index = (static_cast<std::uint64_t>(j + 1) * pi) % static_cast<std::uint64_t>(o.neurons);
           w(j, c) = std::sqrt(2.0) * std::cos(2 * M_PI * static_cast<double>(phase_index) / static_cast<double>(o.neurons) + st.loading_phase[j]);
         }
-        render_gabor(params.back().rf, o.height, o.width, gabors.col(c));
+        if (!gratings) render_gabor(params.back().rf, o.height, o.width, gabors.col(c));
         for (std::int64_t j = 0; j < d; ++j)
           spont_load(j, c) = rng.normal2(Stream::spont_loading, static_cast<std::uint32_t>(i), static_cast<std::uint32_t>(j / 2))[j % 2];
       }
       Matrix signal(m, nc), rf(m, nc);
       if (k > 0) gemm(Trans::no, Trans::no, a_pl, st.phi, w, 0.0, signal);  // power-law part: Phi W
-      gemm(Trans::no, Trans::no, 1.0, st.x, gabors, 0.0, rf);                // Gabor drive: X G
-      for (std::int64_t c = 0; c < nc; ++c) {  // rectify, standardise over images, mix in
+      if (gratings) {
+        for (std::int64_t c = 0; c < nc; ++c)
+          for (std::int64_t i = 0; i < m; ++i) rf(i, c) = direction_tuning(params[static_cast<std::size_t>(c)], direction[static_cast<std::size_t>(i)]);
+      } else {
+        gemm(Trans::no, Trans::no, 1.0, st.x, gabors, 0.0, rf);  // Gabor drive: X G
+      }
+      for (std::int64_t c = 0; c < nc; ++c) {  // rectify, standardise over stimuli, mix in
         auto col = rf.col(c);
         double mean = 0, var = 0;
         for (double& v : col) mean += (v = std::max(v, 0.0));
@@ -318,7 +352,7 @@ SimulateSummary simulate(const Context& ctx, const SimulateOptions& o, const std
         gemm(Trans::no, Trans::no, 1.0, spont_latent, spont_load, 0.0, spont_shared);  // a h'(t) L^T
       }
       const std::int64_t off = own.begin - t0, n_own = own.size();
-      if (o.truth_spectrum) {
+      if (with_spectrum) {
         gemm_raw(Trans::no, Trans::yes, m, m, n_own, 1.0, signal.data() + off * m, m, signal.data() + off * m, m, 1.0,
                  signal_gram.data(), m);  // G_signal += S S^T over own neurons
       }
@@ -340,7 +374,8 @@ SimulateSummary simulate(const Context& ctx, const SimulateOptions& o, const std
         }
         position.insert(position.end(), {np.x, np.y, o.plane_spacing * np.plane});
         plane.push_back(np.plane);
-        rf_params.insert(rf_params.end(), {np.rf.cx, np.rf.cy, np.rf.theta, np.rf.freq, np.rf.phase, np.rf.sigma, np.rf.aspect});
+        if (gratings) rf_params.insert(rf_params.end(), {np.preferred, np.kappa, np.opposite});
+        else rf_params.insert(rf_params.end(), {np.rf.cx, np.rf.cy, np.rf.theta, np.rf.freq, np.rf.phase, np.rf.sigma, np.rf.aspect});
         noise_sd.push_back(np.noise_sd);
         baseline.push_back(np.baseline);
         for (std::int64_t j = 0; j < d; ++j) loadings.push_back(spont_load(j, tc));
@@ -351,7 +386,7 @@ SimulateSummary simulate(const Context& ctx, const SimulateOptions& o, const std
     if (t_spont > 0) writer.write_columns("/spontaneous", own, spont_buf);
     writer.write_rows<double>("/neurons/position", own, position);
     writer.write_rows<std::int32_t>("/neurons/plane", own, plane);
-    writer.write_rows<double>("/truth/rf_params", own, rf_params);
+    writer.write_rows<double>(gratings ? "/truth/tuning" : "/truth/rf_params", own, rf_params);
     writer.write_rows<double>("/truth/noise_sd", own, noise_sd);
     writer.write_rows<double>("/truth/baseline", own, baseline);
     if (d > 0) writer.write_rows<double>("/truth/spont_loadings", own, loadings);
@@ -361,7 +396,7 @@ SimulateSummary simulate(const Context& ctx, const SimulateOptions& o, const std
   // Realised signal spectrum: eigenvalues of the M x M signal Gram matrix summed over ranks.
   std::vector<double> spectrum;
   summary.alpha_signal = std::numeric_limits<double>::quiet_NaN();
-  if (o.truth_spectrum) {
+  if (with_spectrum) {
     ctx.allreduce_sum(signal_gram.values());
     if (ctx.root()) {
       const std::int64_t comps = std::min(m, o.neurons);
@@ -380,7 +415,12 @@ SimulateSummary simulate(const Context& ctx, const SimulateOptions& o, const std
   meta.stimulus_id = pr.ids;
   meta.presentation_time = pr.times;
   meta.class_label = st.classes;
-  for (std::int64_t c = 0; c < o.classes; ++c) {
+  if (gratings) {
+    meta.orientation.resize(pr.ids.size());
+    for (std::size_t p = 0; p < pr.ids.size(); ++p)
+      meta.orientation[p] = pr.ids[p] >= 0 ? direction[static_cast<std::size_t>(pr.ids[p])] : std::numeric_limits<double>::quiet_NaN();
+  }
+  for (std::int64_t c = 0; c < (gratings ? 0 : o.classes); ++c) {
     meta.class_names.push_back(fmt::format("leaves_{:03d}deg", static_cast<int>(std::lround(180.0 * static_cast<double>(c) / static_cast<double>(o.classes)))));
   }
   const double latent_scale = (1.0 - o.rf_fraction) * st.c2 * static_cast<double>(o.neurons);
@@ -400,8 +440,15 @@ SimulateSummary simulate(const Context& ctx, const SimulateOptions& o, const std
       h5::write_attribute(out, "/truth/alpha_signal", "description",
                           "power-law exponent fitted to /truth/signal_spectrum over PCs 11..min(500, K-2)");
     }
-    h5::write_attribute(out, "/truth/rf_params", "columns", std::vector<std::string>{"cx_px", "cy_px", "theta_rad", "freq_cycles_per_px", "phase_rad", "sigma_px", "aspect"});
-    h5::write_attribute(out, "/truth/rf_params", "description", "Gabor receptive field of each neuron (src/sim/gabor.hpp)");
+    if (gratings) {
+      h5::write_attribute(out, "/truth/tuning", "columns", std::vector<std::string>{"preferred_direction_rad", "kappa", "opposite_amplitude"});
+      h5::write_attribute(out, "/truth/tuning", "description",
+                          "von Mises direction tuning exp(kappa (cos(t - phi) - 1)) + beta exp(kappa (cos(t - phi - pi) - 1)) of each neuron");
+    } else {
+      h5::write_attribute(out, "/truth/rf_params", "columns", std::vector<std::string>{"cx_px", "cy_px", "theta_rad", "freq_cycles_per_px", "phase_rad", "sigma_px", "aspect"});
+      h5::write_attribute(out, "/truth/rf_params", "description", "Gabor receptive field of each neuron (src/sim/gabor.hpp)");
+    }
+    h5::write_attribute(out, "/truth", "stimulus", o.stimulus);
     h5::write_attribute(out, "/truth/noise_sd", "description", "s.d. of each neuron's private trial noise");
     h5::write_attribute(out, "/truth/baseline", "description", "each neuron's mean activity");
     if (d > 0) h5::write_attribute(out, "/truth/spont_loadings", "description", "loadings of each neuron on the shared spontaneous dimensions (scaled by spont_scale / sqrt(k))");
@@ -417,7 +464,7 @@ SimulateSummary simulate(const Context& ctx, const SimulateOptions& o, const std
     h5::write_attribute(out, "/truth", "generator", fmt::format("popcode {} ({})", version_string(), git_revision()));
   });
   log::info("simulate: wrote {} ({} presentations, {} latent dimensions{})", path, p_total, k,
-            o.truth_spectrum ? fmt::format(", realised signal alpha {:.3f}", summary.alpha_signal) : "");
+            with_spectrum ? fmt::format(", realised signal alpha {:.3f}", summary.alpha_signal) : "");
   return summary;
 }
 

@@ -2,7 +2,14 @@
 // The synthetic V1 population simulator: popcode's embedded default data (`popcode simulate`).
 //
 // Model (docs/simulator.md has the full description and the truth it stores):
-//   images      dead leaves with classes (src/sim/images.hpp), M images of H x W.
+//   stimulus    "images" (default): dead leaves with classes (src/sim/images.hpp), M images of H x W.
+//               "gratings": the orientation experiment. M full-field drifting gratings with directions
+//               theta_m uniform on [0, 2 pi) (stored in /orientation, radians; no /images, no classes), and
+//               the signal below is replaced by von Mises direction tuning:
+//                 f_i(theta) = exp(kappa_i (cos(theta - phi_i) - 1)) + beta_i exp(kappa_i (cos(theta - phi_i - pi) - 1))
+//               with preferred direction phi_i uniform, kappa_i uniform on [1, 4] and the opposite-direction
+//               amplitude beta_i uniform on [0.2, 1]; s_i(m) = f_i(theta_m) standardised over the M stimuli.
+//               Truth: /truth/tuning (phi, kappa, beta per neuron).
 //   latent      Z (M x K): orthonormal stimulus features, the leading left singular vectors of a bank of
 //               rectified Gabor responses to the images; planted eigenvalues lambda_j = j^-alpha.
 //   loadings    w_ij = sqrt(2) cos(2 pi f_j pi(i) / N + theta_j), f_j = j, pi a seeded permutation of the
@@ -29,6 +36,7 @@
 namespace popcode::sim {
 
 struct SimulateOptions {
+  std::string stimulus = "images";     // images | gratings (orientation experiment)
   std::int64_t neurons = 4000;
   std::int64_t images = 1000;
   std::int64_t repeats = 2;

@@ -33,8 +33,12 @@ StageSpec simulate_stage() {
   s.summary = "write a synthetic V1 recording with planted truth (the embedded default data)";
   s.produces_recording = true;
   s.options = {
+      OptionSpec{"stimulus", OptionType::text, d.stimulus,
+                 "images (dead leaves with classes) or gratings (drifting gratings at random directions, von Mises "
+                 "direction tuning; the orientation experiment)",
+                 {"images", "gratings"}, {}, {}, {}},
       integer("neurons", d.neurons, "number of neurons", 1),
-      integer("images", d.images, "number of distinct images", 2),
+      integer("images", d.images, "number of distinct images (gratings: distinct directions)", 2),
       integer("repeats", d.repeats, "presentations of each image", 1),
       integer("height", d.height, "image height in pixels", 4),
       integer("width", d.width, "image width in pixels", 4),
@@ -53,11 +57,12 @@ StageSpec simulate_stage() {
       real("plane_spacing", d.plane_spacing, "distance between planes, um", 0),
       integer("seed", static_cast<std::int64_t>(d.seed), "random seed", 0),
       OptionSpec{"truth_spectrum", OptionType::boolean, d.truth_spectrum,
-                 "store the realised signal spectrum in /truth (one images x images reduction)", {}, {}, {}, {}},
+                 "store the realised signal spectrum in /truth (one images x images reduction; images only)", {}, {}, {}, {}},
   };
   s.run = [](StageRun& run) {
     const OptionValues& o = run.options;
     sim::SimulateOptions so;
+    so.stimulus = o.text("stimulus");
     so.neurons = o.integer("neurons");
     so.images = o.integer("images");
     so.repeats = o.integer("repeats");

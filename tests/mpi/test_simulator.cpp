@@ -95,6 +95,64 @@ TEST(Simulator, WritesAValidRecordingWithTheRequestedStructure) {
   }
 }
 
+// The orientation experiment: without noise or leak, every response is the neuron's baseline plus its von
+// Mises direction tuning (from /truth/tuning) at the presentation's grating direction, standardised over the
+// stimuli; gray screens have no angle.
+TEST(Simulator, GratingsPlantVonMisesDirectionTuning) {
+  const Context ctx(MPI_COMM_WORLD);
+  testing::SharedTempDir dir(ctx);
+  const std::string path = dir.file("g.h5");
+  auto o = small(1.0, 0.3);
+  o.stimulus = "gratings";
+  o.noise = 0;
+  o.leak = 0;
+  sim::simulate(ctx, o, path);
+  const Recording rec = Recording::open(ctx, path);
+  const RecordingInfo& info = rec.info();
+  EXPECT_TRUE(info.has_orientation);
+  EXPECT_FALSE(info.has_images || info.has_classes);
+  const std::vector<double> ori = rec.read_orientation(ctx);
+  if (!ctx.root()) return;
+  h5::File f = h5::File::open(path, h5::Access::read_only, ExitCode::internal);
+  const auto resp = h5::read_all<float>(f, "/responses");  // presentations x neurons
+  const auto tuning = h5::read_all<double>(f, "/truth/tuning");
+  const auto base = h5::read_all<double>(f, "/truth/baseline");
+  std::vector<double> direction(static_cast<std::size_t>(o.images), -1);
+  for (std::size_t p = 0; p < ori.size(); ++p) {
+    const std::int32_t id = info.stimulus_id[p];
+    if (id < 0) {
+      EXPECT_TRUE(std::isnan(ori[p]));
+      continue;
+    }
+    ASSERT_GE(ori[p], 0.0);
+    ASSERT_LT(ori[p], 2 * M_PI);
+    if (direction[static_cast<std::size_t>(id)] >= 0) {
+      EXPECT_EQ(direction[static_cast<std::size_t>(id)], ori[p]);  // repeats share it
+    }
+    direction[static_cast<std::size_t>(id)] = ori[p];
+  }
+  double worst = 0;
+  for (std::int64_t i = 0; i < o.neurons; ++i) {
+    const double phi = tuning[3 * i], kappa = tuning[3 * i + 1], beta = tuning[3 * i + 2];
+    ASSERT_TRUE(kappa >= 1 && kappa <= 4 && beta >= 0.2 && beta <= 1);
+    std::vector<double> fm(static_cast<std::size_t>(o.images));
+    double mean = 0, var = 0;
+    for (std::int64_t m = 0; m < o.images; ++m) {
+      const double t = direction[static_cast<std::size_t>(m)];
+      mean += fm[m] = std::exp(kappa * (std::cos(t - phi) - 1)) + beta * std::exp(kappa * (std::cos(t - phi - M_PI) - 1));
+    }
+    mean /= static_cast<double>(o.images);
+    for (double v : fm) var += (v - mean) * (v - mean);
+    const double sd = std::sqrt(var / static_cast<double>(o.images));
+    for (std::size_t p = 0; p < ori.size(); ++p) {
+      const std::int32_t id = info.stimulus_id[p];
+      const double want = base[i] + (id >= 0 ? (fm[id] - mean) / sd : 0.0);
+      worst = std::max(worst, std::abs(resp[p * o.neurons + i] - want));
+    }
+  }
+  EXPECT_LT(worst, 1e-5);
+}
+
 TEST(Simulator, IsDeterministicBySeed) {
   const Context ctx(MPI_COMM_WORLD);
   testing::SharedTempDir dir(ctx);

@@ -19,7 +19,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 
 try:
     import h5py
@@ -28,35 +27,20 @@ except ImportError as e:
     print(f"SKIP: {e} (install python3-numpy python3-h5py)")
     sys.exit(77)
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import decoder_jobs  # noqa: E402
+from decoder_jobs import ENV  # noqa: E402
+
 POPCODE, MPIEXEC = sys.argv[1], sys.argv[2]
-ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1", OPENBLAS_NUM_THREADS="1")
-failures = []
-
-
-def check(ok, what):
-    print(("ok:   " if ok else "FAIL: ") + what)
-    if not ok:
-        failures.append(what)
+check = decoder_jobs.Checks()
 
 
 def write_job(tmp, name, stages, recording, options, simulate=""):
-    path = os.path.join(tmp, f"{name}.toml")
-    with open(path, "w") as f:
-        f.write(f'[job]\nname = "{name}"\nstages = {stages}\nrecording = "{recording}"\nresults = "{tmp}/{name}.h5"\n')
-        if simulate:
-            f.write(f"[simulate]\n{simulate}\n")
-        if options:
-            f.write(f"[decode-category]\n{options}\n")
-    return path
+    return decoder_jobs.write_job(tmp, name, stages, recording, "decode-category", options, simulate)
 
 
 def popcode(ranks, job, env=None, expect=0):
-    r = subprocess.run([MPIEXEC, "-n", str(ranks), "--oversubscribe", POPCODE, "run", job], env=env or ENV,
-                       capture_output=True, text=True)
-    if r.returncode != expect:
-        print(r.stdout[-3000:], r.stderr[-3000:])
-        sys.exit(f"popcode exited {r.returncode} (expected {expect}) at {ranks} ranks on {job}")
-    return r
+    return decoder_jobs.popcode(POPCODE, MPIEXEC, ranks, job, env, expect)
 
 
 def results(tmp, name):
@@ -163,9 +147,7 @@ def main():
         popcode(1, write_job(tmp, "sim16", '["simulate"]', rec16, "", "neurons = 200\nimages = 12\nrepeats = 2\nclasses = 16\nseed = 1"))
         r = popcode(2, write_job(tmp, "empty", stages, rec16, linear.replace("folds = 4", "folds = 2")), expect=3)
         check("has no images" in r.stderr, "a class with no images: exit 3 naming the class")
-    if failures:
-        sys.exit(f"{len(failures)} check(s) failed")
-    print("decode-category: all checks passed")
+    check.finish("decode-category")
 
 
 if __name__ == "__main__":

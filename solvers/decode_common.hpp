@@ -1,0 +1,71 @@
+#pragma once
+// Machinery shared by the libtorch decoders (decode_category, decode_orientation): the move from neuron
+// blocks to sample blocks, per-neuron z-scoring with training-set statistics, seeded shuffles for folds,
+// and the padding of per-fold curves. Internal to solvers/; needs POPCODE_WITH_TORCH.
+//
+// Memory: a SampleBlock holds this rank's samples x all neurons in float32 (n_samples N / P floats); the
+// z-scoring passes work on chunks of 256 local rows in float64, so no float64 copy of the block is made.
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "solvers/matrix.hpp"
+#include "solvers/train/trainer.hpp"
+#include "src/context.hpp"
+
+namespace popcode::decode {
+
+// Fisher-Yates with the counter-based generator (Stream::folds): a pure function of (seed, tag, v.size()).
+void shuffle(std::vector<std::int64_t>& v, std::uint64_t seed, std::uint32_t tag);
+
+// Local indices j in [0, count) whose global index offset + j satisfies `pick`.
+std::vector<std::int64_t> local_rows(std::int64_t offset, std::int64_t count, const std::function<bool(std::int64_t)>& pick);
+
+// Rows `rows` of `t` (dimension 0).
+torch::Tensor rows_of(const torch::Tensor& t, const std::vector<std::int64_t>& rows);
+
+// This rank's contiguous block of samples, every neuron, float32: x is (count x neurons) on the CPU.
+struct SampleBlock {
+  torch::Tensor x;
+  std::int64_t offset = 0, count = 0, neurons = 0, samples = 0;
+};
+
+// Collective. `neuron_block` is this rank's neurons (rows, any count per rank) x all n_samples samples
+// (columns); the result is block-partitioned over samples (partition/redistribute.hpp).
+SampleBlock to_sample_block(const Context& ctx, const Matrix& neuron_block, std::int64_t neurons_total);
+
+// Per-neuron z-scoring with the mean and s.d. (ddof 0) of the training samples; constant neurons map to 0.
+struct Standardizer {
+  torch::Tensor mean, inv_sd;  // 1 x N, float32
+  torch::Tensor operator()(const torch::Tensor& rows) const { return (rows - mean) * inv_sd; }
+};
+// Collective. `train_rows` are local row indices of `block`.
+Standardizer fit_standardizer(const Context& ctx, const SampleBlock& block, const std::vector<std::int64_t>& train_rows);
+
+// The trainer settings of fold `f` from a decoder's options (the fields every decoder option struct has).
+template <class DecoderOptions>
+TrainOptions fold_train_options(const DecoderOptions& o, std::int64_t f, const char* stage, bool higher_is_better) {
+  TrainOptions to;
+  to.epochs = o.epochs;
+  to.batch_size = o.batch_size;
+  to.optimizer = o.optimizer;
+  to.learning_rate = o.learning_rate;
+  to.weight_decay = o.weight_decay;
+  to.early_stopping_patience = o.early_stopping_patience;
+  to.higher_is_better = higher_is_better;
+  to.seed = o.seed * 31ULL + static_cast<std::uint64_t>(f);
+  if (!o.checkpoint_prefix.empty()) to.checkpoint_path = fmt::format("{}fold{}.pt", o.checkpoint_prefix, f);
+  to.checkpoint_identity = fmt::format("{} fold {}", o.checkpoint_identity, f);
+  to.stop_after_steps = o.stop_after_steps;
+  to.label = fmt::format("{} fold {}/{}", stage, f + 1, o.folds);
+  return to;
+}
+
+// folds x epochs row-major, NaN past the end of a fold's curve.
+std::vector<double> pad_curves(const std::vector<std::vector<double>>& curves, std::int64_t epochs);
+
+}  // namespace popcode::decode
