@@ -11,10 +11,12 @@ On a simulated recording whose 4 image classes are visible in the pixels (src/si
     predictions; folds are stratified and hold both repeats of each image;
   - a run stopped after some steps (POPCODE_TRAIN_STOP_AFTER_STEPS) and one stopped by SIGTERM resume from
     their checkpoints and end bit for bit equal to an uninterrupted run;
-  - a recording without classes, and a class with no images, exit 3 with a message naming the problem.
+  - a recording without classes, a label out of range and a class with no images exit 3 with a message
+    naming the problem.
 Usage: test_decode_category.py POPCODE MPIEXEC. Exit 77 (skip) without numpy or h5py.
 """
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -143,6 +145,12 @@ def main():
                 dst[k] = src[k][()]
         r = popcode(2, write_job(tmp, "nolabels", stages, bare, linear), expect=3)
         check("/classes/label" in r.stderr, "a recording without classes: exit 3 naming /classes/label")
+        wrong = os.path.join(tmp, "wronglabel.h5")
+        shutil.copy(rec, wrong)
+        with h5py.File(wrong, "r+") as f:
+            f["classes/label"][5] = 7  # 4 class names
+        r = popcode(2, write_job(tmp, "outofrange", stages, wrong, linear), expect=3)
+        check("/classes/label" in r.stderr and "outside" in r.stderr, "a label out of range: exit 3 naming /classes/label")
         rec16 = os.path.join(tmp, "rec16.h5")
         popcode(1, write_job(tmp, "sim16", '["simulate"]', rec16, "", "neurons = 200\nimages = 12\nrepeats = 2\nclasses = 16\nseed = 1"))
         r = popcode(2, write_job(tmp, "empty", stages, rec16, linear.replace("folds = 4", "folds = 2")), expect=3)
