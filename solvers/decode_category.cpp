@@ -150,8 +150,7 @@ CategoryDecodeResult decode_category(const Context& ctx, const PreprocessedData&
   DataParallel dp(ctx, device);
   res.backend = dp.backend();
   std::vector<std::int64_t> predicted(static_cast<std::size_t>(n_samples), 0);
-  std::vector<std::vector<double>> losses, vals;  // per fold, one value per epoch run
-  double processed = 0;
+  decode::FoldHistories folds_done;
 
   for (std::int64_t f = 0; f < o.folds; ++f) {
     // Image roles in this fold: test, validation or train.
@@ -247,15 +246,7 @@ CategoryDecodeResult decode_category(const Context& ctx, const PreprocessedData&
                                                      (static_cast<double>(vp) * static_cast<double>(vc[static_cast<std::size_t>(c)]));
     }
 
-    torch::manual_seed(o.seed * 7919ULL + static_cast<std::uint64_t>(f));
-    MlpOptions mo;
-    if (o.model == "mlp") {
-      mo.hidden = o.hidden;
-      mo.dropout = o.dropout;
-      mo.batchnorm = o.batchnorm;
-    }
-    torch::nn::Sequential net = make_mlp(N, K, mo);
-    net->to(device);
+    torch::nn::Sequential net = decode::fold_network(o, f, N, K, device);
     res.parameters = parameter_count(*net);
     Model model = as_model(net);
 
@@ -273,12 +264,7 @@ CategoryDecodeResult decode_category(const Context& ctx, const PreprocessedData&
       res.signal = h.signal;
       return res;
     }
-    losses.push_back(h.epoch_loss);
-    vals.push_back(h.validation);
-    res.epochs = std::max(res.epochs, h.epochs_done);
-    res.best_epoch.push_back(h.best_epoch);
-    res.train_seconds += h.seconds;
-    processed += h.samples_per_second * h.seconds;
+    folds_done.add(h);
 
     if (!te.empty()) {
       const torch::Tensor out = predict(model, prepare(te), o.batch_size).argmax(1).to(torch::kCPU).contiguous();
@@ -288,10 +274,13 @@ CategoryDecodeResult decode_category(const Context& ctx, const PreprocessedData&
   }
   ctx.allreduce_sum(predicted);
   res.predicted.assign(predicted.begin(), predicted.end());
-  res.samples_per_second = res.train_seconds > 0 ? processed / res.train_seconds : 0;
+  res.epochs = folds_done.epochs;
+  res.best_epoch = folds_done.best_epoch;
+  res.train_seconds = folds_done.seconds;
+  res.samples_per_second = folds_done.samples_per_second();
 
-  res.train_loss = decode::pad_curves(losses, res.epochs);
-  res.validation_metric = decode::pad_curves(vals, res.epochs);
+  res.train_loss = decode::pad_curves(folds_done.loss, res.epochs);
+  res.validation_metric = decode::pad_curves(folds_done.validation, res.epochs);
 
   // Metrics over all test predictions, and per fold.
   res.confusion.assign(static_cast<std::size_t>(K * K), 0);

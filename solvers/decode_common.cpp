@@ -75,6 +75,15 @@ Standardizer fit_standardizer(const Context& ctx, const SampleBlock& block, cons
   return z;
 }
 
+void FoldHistories::add(const TrainHistory& h) {
+  loss.push_back(h.epoch_loss);
+  validation.push_back(h.validation);
+  best_epoch.push_back(h.best_epoch);
+  epochs = std::max(epochs, h.epochs_done);
+  seconds += h.seconds;
+  samples += h.samples_per_second * h.seconds;
+}
+
 std::vector<double> pad_curves(const std::vector<std::vector<double>>& curves, std::int64_t epochs) {
   std::vector<double> out(curves.size() * static_cast<std::size_t>(epochs), std::numeric_limits<double>::quiet_NaN());
   for (std::size_t f = 0; f < curves.size(); ++f)

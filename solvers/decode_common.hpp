@@ -14,6 +14,7 @@
 #include <fmt/format.h>
 
 #include "solvers/matrix.hpp"
+#include "solvers/nets/mlp.hpp"
 #include "solvers/train/trainer.hpp"
 #include "src/context.hpp"
 
@@ -64,6 +65,33 @@ TrainOptions fold_train_options(const DecoderOptions& o, std::int64_t f, const c
   to.label = fmt::format("{} fold {}/{}", stage, f + 1, o.folds);
   return to;
 }
+
+// The network of fold `f`: an MLP with the options' hidden widths, dropout and batchnorm, or one linear layer
+// for model = "linear"; initial weights from (seed, fold); moved to `device`.
+template <class DecoderOptions>
+torch::nn::Sequential fold_network(const DecoderOptions& o, std::int64_t f, std::int64_t inputs, std::int64_t outputs,
+                                   const torch::Device& device) {
+  torch::manual_seed(o.seed * 7919ULL + static_cast<std::uint64_t>(f));
+  MlpOptions mo;
+  if (o.model == "mlp") {
+    mo.hidden = o.hidden;
+    mo.dropout = o.dropout;
+    mo.batchnorm = o.batchnorm;
+  }
+  torch::nn::Sequential net = make_mlp(inputs, outputs, mo);
+  net->to(device);
+  return net;
+}
+
+// What the folds' training runs leave for the results: curves, kept epochs, time and throughput.
+struct FoldHistories {
+  std::vector<std::vector<double>> loss, validation;
+  std::vector<std::int64_t> best_epoch;
+  std::int64_t epochs = 0;  // the longest fold's
+  double seconds = 0, samples = 0;
+  void add(const TrainHistory& h);
+  double samples_per_second() const { return seconds > 0 ? samples / seconds : 0; }
+};
 
 // folds x epochs row-major, NaN past the end of a fold's curve.
 std::vector<double> pad_curves(const std::vector<std::vector<double>>& curves, std::int64_t epochs);

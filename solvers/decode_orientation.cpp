@@ -104,8 +104,7 @@ OrientationDecodeResult decode_orientation(const Context& ctx, const Matrix& res
   res.backend = dp.backend();
   const std::int64_t outputs = o.target == "angle" ? 1 : o.target == "cossin" ? 2 : o.bins;
   std::vector<double> predicted(static_cast<std::size_t>(n_samples), 0.0);
-  std::vector<std::vector<double>> losses, vals;
-  double processed = 0;
+  decode::FoldHistories folds_done;
 
   for (std::int64_t f = 0; f < o.folds; ++f) {
     // Roles: test ('x') = this fold; validation ('v') = the first training groups in the shuffled order.
@@ -153,15 +152,7 @@ OrientationDecodeResult decode_orientation(const Context& ctx, const Matrix& res
     val.targets = circle(va).unsqueeze(1).to(device);  // the metric needs the angle itself, whatever the target
     val.global_count = ctx.sum(static_cast<std::int64_t>(va.size()));
 
-    torch::manual_seed(o.seed * 7919ULL + static_cast<std::uint64_t>(f));
-    MlpOptions mo;
-    if (o.model == "mlp") {
-      mo.hidden = o.hidden;
-      mo.dropout = o.dropout;
-      mo.batchnorm = o.batchnorm;
-    }
-    torch::nn::Sequential net = make_mlp(N, outputs, mo);
-    net->to(device);
+    torch::nn::Sequential net = decode::fold_network(o, f, N, outputs, device);
     res.parameters = parameter_count(*net);
     Model model = as_model(net);
     const TrainOptions to = decode::fold_train_options(o, f, "decode-orientation", /*higher_is_better=*/false);
@@ -182,12 +173,7 @@ OrientationDecodeResult decode_orientation(const Context& ctx, const Matrix& res
       res.signal = h.signal;
       return res;
     }
-    losses.push_back(h.epoch_loss);
-    vals.push_back(h.validation);
-    res.epochs = std::max(res.epochs, h.epochs_done);
-    res.best_epoch.push_back(h.best_epoch);
-    res.train_seconds += h.seconds;
-    processed += h.samples_per_second * h.seconds;
+    folds_done.add(h);
     if (!te.empty()) {
       const torch::Tensor est = decoded_angle(predict(model, prepare(te), o.batch_size), o.target, o.bins).to(torch::kCPU).contiguous();
       const auto* pr = est.data_ptr<double>();
@@ -195,9 +181,12 @@ OrientationDecodeResult decode_orientation(const Context& ctx, const Matrix& res
     }
   }
   ctx.allreduce_sum(predicted);
-  res.samples_per_second = res.train_seconds > 0 ? processed / res.train_seconds : 0;
-  res.train_loss = decode::pad_curves(losses, res.epochs);
-  res.validation_error = decode::pad_curves(vals, res.epochs);
+  res.epochs = folds_done.epochs;
+  res.best_epoch = folds_done.best_epoch;
+  res.train_seconds = folds_done.seconds;
+  res.samples_per_second = folds_done.samples_per_second();
+  res.train_loss = decode::pad_curves(folds_done.loss, res.epochs);
+  res.validation_error = decode::pad_curves(folds_done.validation, res.epochs);
 
   // Errors against the (possibly shuffled) target angles; estimates reported as theta in [0, P).
   res.predicted.resize(static_cast<std::size_t>(n_samples));

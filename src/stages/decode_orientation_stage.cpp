@@ -74,7 +74,7 @@ StageSpec decode_orientation_stage() {
     // This rank's neuron block, GAD+ neurons dropped, restricted to the used presentations.
     const Range mine = BlockLayout(info.neurons, ctx.size()).range(ctx.rank());
     ValueCounts counts;
-    const Matrix all = rec.read_responses(ctx, mine, &counts);
+    Matrix all = rec.read_responses(ctx, mine, &counts);
     ctx.agree(counts.nan + counts.inf > 0,
               fmt::format("decode-orientation: /responses of {} holds {} NaN and {} infinite values; this decoder refuses "
                           "them (fill or drop the affected neurons before decoding)",
@@ -93,6 +93,7 @@ StageSpec decode_orientation_stage() {
     Matrix block(static_cast<std::int64_t>(keep.size()), n_used);
     for (std::int64_t c = 0; c < n_used; ++c)
       for (std::size_t r = 0; r < keep.size(); ++r) block(static_cast<std::int64_t>(r), c) = all(keep[r], used[static_cast<std::size_t>(c)]);
+    all = Matrix();  // the raw block is not needed during training
     const std::int64_t N = ctx.sum(static_cast<std::int64_t>(keep.size()));
     const std::int64_t gad_dropped = ctx.sum(gad_local);
     ctx.agree(N < 1, fmt::format("decode-orientation: no neurons of {} are left to decode from", info.path), ExitCode::bad_input);
