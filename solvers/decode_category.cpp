@@ -11,6 +11,7 @@
 #include <map>
 
 #include "solvers/decode_common.hpp"
+#include "solvers/nets/cnn.hpp"
 #include "solvers/nets/mlp.hpp"
 #include "solvers/train/trainer.hpp"
 #include "src/log.hpp"
@@ -77,7 +78,8 @@ std::vector<std::vector<std::int32_t>> parse_class_merge(const std::string& text
 
 CategoryDecodeResult decode_category(const Context& ctx, const PreprocessedData& data,
                                      const std::vector<std::int32_t>& image_class,
-                                     const std::vector<std::string>& class_names, const CategoryDecodeOptions& o) {
+                                     const std::vector<std::string>& class_names, const CategoryDecodeOptions& o,
+                                     const SpatialGrid* grid) {
   const auto S = static_cast<std::int64_t>(data.image_ids.size());
   const std::int64_t n_samples = 2 * S;
   const std::int64_t N = data.neurons_total;
@@ -142,7 +144,20 @@ CategoryDecodeResult decode_category(const Context& ctx, const PreprocessedData&
   for (std::int64_t g = 0; g < n_samples; ++g) res.sample_class[static_cast<std::size_t>(g)] = label[static_cast<std::size_t>(g % S)];
 
   // Neuron blocks -> sample blocks, float32 rows = samples.
-  const decode::SampleBlock block = decode::to_sample_block(ctx, data.repeats, N);
+  decode::SampleBlock block = decode::to_sample_block(ctx, data.repeats, N);
+  GridShape shape;
+  CnnOptions cnn;
+  if (grid != nullptr) {  // sum each cell's neurons: samples x N -> samples x cells
+    shape = GridShape{grid->planes, grid->rows, grid->columns};
+    cnn.kind = grid->kind;
+    cnn.channels = grid->channels;
+    cnn.hidden = o.hidden;
+    cnn.dropout = o.dropout;
+    cnn.batchnorm = o.batchnorm;
+    const torch::Tensor cells = torch::tensor(grid->cell, torch::kInt64);
+    block.x = torch::zeros({block.count, shape.cells()}, torch::kFloat32).index_add_(1, cells, block.x);
+    block.neurons = shape.cells();
+  }
   const std::int64_t s_off = block.offset, s_n = block.count;
   std::string why;
   const torch::Device device = choose_device(ctx, o.device, &why);
@@ -246,11 +261,13 @@ CategoryDecodeResult decode_category(const Context& ctx, const PreprocessedData&
                                                      (static_cast<double>(vp) * static_cast<double>(vc[static_cast<std::size_t>(c)]));
     }
 
-    torch::nn::Sequential net = decode::fold_network(o, f, N, K, device);
+    std::function<torch::nn::Sequential()> build;
+    if (grid != nullptr) build = [&] { return make_grid_cnn(shape, K, cnn); };
+    torch::nn::Sequential net = decode::fold_network(o, f, N, K, device, build);
     res.parameters = parameter_count(*net);
     Model model = as_model(net);
 
-    const TrainOptions to = decode::fold_train_options(o, f, "decode-category", /*higher_is_better=*/true);
+    const TrainOptions to = decode::fold_train_options(o, f, o.label.c_str(), /*higher_is_better=*/true);
     const auto loss = [](const torch::Tensor& out, const torch::Tensor& y) {
       return torch::nn::functional::cross_entropy(out, y, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone));
     };

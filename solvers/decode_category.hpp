@@ -53,6 +53,7 @@ struct CategoryDecodeOptions {
   std::string checkpoint_prefix;             // "<prefix>fold<k>.pt" per fold; empty: no checkpoints
   std::string checkpoint_identity;
   std::int64_t stop_after_steps = 0;         // test hook: stop (with a checkpoint) after this many steps of a fold
+  std::string label = "decode-category";     // stage name in log lines
 };
 
 struct CategoryDecodeResult {
@@ -75,13 +76,24 @@ struct CategoryDecodeResult {
   int signal = 0;
 };
 
+// decode-spatial: the kept neurons binned on a grid of planes x rows x columns cells, each sample's cell value
+// the sum of its neurons' responses, decoded by a CNN (solvers/nets/cnn.hpp) instead of the MLP.
+struct SpatialGrid {
+  std::int64_t planes = 11, rows = 63, columns = 63;
+  std::vector<std::int64_t> cell;            // per kept neuron (kept-neuron order): (plane * rows + row) * columns + column
+  std::string kind = "2d";                   // 2d | 3d
+  std::vector<std::int64_t> channels = {32, 64, 64};
+};
+
 // Parses "0,1;5,6,7" (class names or indices) against `names`. Throws UsageError naming the key.
 std::vector<std::vector<std::int32_t>> parse_class_merge(const std::string& text, const std::vector<std::string>& names);
 
 // Collective. `image_class[i]` is the class of recording image i (every image_ids entry must have one),
-// `class_names` the recording's names.
+// `class_names` the recording's names. With `grid`, the inputs are the binned grid and the network a CNN
+// (options.hidden is then its dense head).
 CategoryDecodeResult decode_category(const Context& ctx, const PreprocessedData& data,
                                      const std::vector<std::int32_t>& image_class,
-                                     const std::vector<std::string>& class_names, const CategoryDecodeOptions& options);
+                                     const std::vector<std::string>& class_names, const CategoryDecodeOptions& options,
+                                     const SpatialGrid* grid = nullptr);
 
 }  // namespace popcode

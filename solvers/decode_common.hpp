@@ -66,12 +66,17 @@ TrainOptions fold_train_options(const DecoderOptions& o, std::int64_t f, const c
   return to;
 }
 
-// The network of fold `f`: an MLP with the options' hidden widths, dropout and batchnorm, or one linear layer
-// for model = "linear"; initial weights from (seed, fold); moved to `device`.
+// The network of fold `f`: `build()` when given, else an MLP with the options' hidden widths, dropout and
+// batchnorm, or one linear layer for model = "linear"; initial weights from (seed, fold); moved to `device`.
 template <class DecoderOptions>
 torch::nn::Sequential fold_network(const DecoderOptions& o, std::int64_t f, std::int64_t inputs, std::int64_t outputs,
-                                   const torch::Device& device) {
+                                   const torch::Device& device, const std::function<torch::nn::Sequential()>& build = {}) {
   torch::manual_seed(o.seed * 7919ULL + static_cast<std::uint64_t>(f));
+  if (build) {
+    torch::nn::Sequential net = build();
+    net->to(device);
+    return net;
+  }
   MlpOptions mo;
   if (o.model == "mlp") {
     mo.hidden = o.hidden;

@@ -11,7 +11,7 @@ const std::vector<StageSpec>& stage_registry() {
   static const std::vector<StageSpec> stages = {simulate_stage(), preprocess_stage(), spectrum_stage(), distances_stage(), decode_identity_stage(),
                                                  dimension_stage(), cluster_stage(), rf_stage()
 #if POPCODE_WITH_TORCH
-                                                 , decode_category_stage(), decode_orientation_stage()
+                                                 , decode_category_stage(), decode_orientation_stage(), decode_spatial_stage()
 #endif
   };
   return stages;

@@ -60,6 +60,7 @@ StageSpec rf_stage();
 #if POPCODE_WITH_TORCH
 StageSpec decode_category_stage();
 StageSpec decode_orientation_stage();
+StageSpec decode_spatial_stage();
 #endif
 
 }  // namespace popcode

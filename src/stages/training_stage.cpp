@@ -23,7 +23,7 @@ std::vector<OptionSpec> training_option_specs(const TrainingSpecDefaults& d) {
   };
   auto flag = [](const char* k, bool def, std::string h) { return OptionSpec{k, OptionType::boolean, def, std::move(h), {}, {}, {}, {}}; };
   return {
-      text("model", "mlp", "mlp (hidden layers) or linear (no hidden layer: the baseline)", {"mlp", "linear"}),
+      text("model", d.models.front().c_str(), d.model_help, d.models),
       OptionSpec{"hidden", OptionType::text, std::string(d.hidden), fmt::format("hidden layer widths of the mlp, e.g. \"{}\"", d.hidden_example),
                  {}, {}, {}, positive_list_check("hidden", d.hidden_example, true)},
       real("dropout", d.dropout, "dropout after each hidden layer", 0, 0.99),

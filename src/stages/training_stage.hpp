@@ -12,7 +12,9 @@ namespace popcode {
 
 // Defaults that differ between decoders.
 struct TrainingSpecDefaults {
-  const char* hidden = "512,128";
+  std::vector<std::string> models = {"mlp", "linear"};  // the first is the default
+  const char* model_help = "mlp (hidden layers) or linear (no hidden layer: the baseline)";
+  const char* hidden = "512,128";  // mlp hidden layers, or a CNN's dense head
   const char* hidden_example = "1024,128";
   double dropout = 0.5;
   bool batchnorm = true;
