@@ -145,6 +145,17 @@ CategoryDecodeResult decode_category(const Context& ctx, const PreprocessedData&
 
   // Neuron blocks -> sample blocks, float32 rows = samples.
   decode::SampleBlock block = decode::to_sample_block(ctx, data.repeats, N);
+  // Gray-screen normalisation replaces the folds' z-scores: every neuron relative to its mean response to
+  // gray screens, in units of the s.d. of those responses (before any binning on a grid).
+  const bool gray = o.normalize == "gray";
+  if (gray) {
+    if (data.stats.gray_presentations < 2)
+      throw InputError(fmt::format("{}: normalize = \"gray\" needs gray-screen presentations (stimulus id -1); the recording "
+                                   "has {}",
+                                   o.label, data.stats.gray_presentations),
+                       true);
+    block.x = decode::fixed_standardizer(decode::gather_rows(ctx, data.gray_mean), decode::gather_rows(ctx, data.gray_sd))(block.x);
+  }
   GridShape shape;
   CnnOptions cnn;
   if (grid != nullptr) {  // sum each cell's neurons: samples x N -> samples x cells
@@ -194,8 +205,11 @@ CategoryDecodeResult decode_category(const Context& ctx, const PreprocessedData&
                               te = local_rows(s_off, s_n, is('x'));
 
     // z-score with the training samples' statistics.
-    const decode::Standardizer zscore = decode::fit_standardizer(ctx, block, tr);
-    auto prepare = [&](const std::vector<std::int64_t>& rows) { return zscore(rows_of(block.x, rows)).to(device); };
+    const decode::Standardizer zscore = gray ? decode::Standardizer{} : decode::fit_standardizer(ctx, block, tr);
+    auto prepare = [&](const std::vector<std::int64_t>& rows) {
+      const torch::Tensor x = rows_of(block.x, rows);
+      return (gray ? x : zscore(x)).to(device);
+    };
     auto targets = [&](const std::vector<std::int64_t>& rows) {
       std::vector<std::int64_t> y(rows.size());
       for (std::size_t k = 0; k < rows.size(); ++k) y[k] = res.sample_class[static_cast<std::size_t>(s_off + rows[k])];

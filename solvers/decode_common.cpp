@@ -84,6 +84,35 @@ void FoldHistories::add(const TrainHistory& h) {
   samples += h.samples_per_second * h.seconds;
 }
 
+Standardizer fixed_standardizer(const std::vector<double>& mean, const std::vector<double>& sd) {
+  std::vector<double> inv(sd.size());
+  for (std::size_t k = 0; k < sd.size(); ++k) inv[k] = sd[k] > 0 ? 1.0 / sd[k] : 0.0;
+  const auto n = static_cast<std::int64_t>(mean.size());
+  Standardizer z;
+  z.mean = torch::tensor(mean, torch::kFloat64).reshape({1, n}).to(torch::kFloat32);
+  z.inv_sd = torch::tensor(inv, torch::kFloat64).reshape({1, n}).to(torch::kFloat32);
+  return z;
+}
+
+namespace {
+template <class T>
+std::vector<T> gather_rows_as(const Context& ctx, const std::vector<T>& local, MPI_Datatype type) {
+  std::vector<int> counts(static_cast<std::size_t>(ctx.size())), offsets(static_cast<std::size_t>(ctx.size()), 0);
+  const int mine = static_cast<int>(local.size());
+  mpi_check(MPI_Allgather(&mine, 1, MPI_INT, counts.data(), 1, MPI_INT, ctx.comm()), "MPI_Allgather(row counts)");
+  for (std::size_t r = 1; r < counts.size(); ++r) offsets[r] = offsets[r - 1] + counts[r - 1];
+  std::vector<T> all(static_cast<std::size_t>(offsets.back() + counts.back()));
+  mpi_check(MPI_Allgatherv(local.data(), mine, type, all.data(), counts.data(), offsets.data(), type, ctx.comm()),
+            "MPI_Allgatherv(rows)");
+  return all;
+}
+}  // namespace
+
+std::vector<double> gather_rows(const Context& ctx, const std::vector<double>& local) { return gather_rows_as(ctx, local, MPI_DOUBLE); }
+std::vector<std::int64_t> gather_rows(const Context& ctx, const std::vector<std::int64_t>& local) {
+  return gather_rows_as(ctx, local, MPI_INT64_T);
+}
+
 std::vector<double> pad_curves(const std::vector<std::vector<double>>& curves, std::int64_t epochs) {
   std::vector<double> out(curves.size() * static_cast<std::size_t>(epochs), std::numeric_limits<double>::quiet_NaN());
   for (std::size_t f = 0; f < curves.size(); ++f)

@@ -46,6 +46,12 @@ struct Standardizer {
 };
 // Collective. `train_rows` are local row indices of `block`.
 Standardizer fit_standardizer(const Context& ctx, const SampleBlock& block, const std::vector<std::int64_t>& train_rows);
+// From given per-neuron means and s.d. (replicated, N each; s.d. 0 maps to 0).
+Standardizer fixed_standardizer(const std::vector<double>& mean, const std::vector<double>& sd);
+
+// Collective. Every rank's `local` (one value per local row), concatenated in rank order on every rank.
+std::vector<double> gather_rows(const Context& ctx, const std::vector<double>& local);
+std::vector<std::int64_t> gather_rows(const Context& ctx, const std::vector<std::int64_t>& local);
 
 // The trainer settings of fold `f` from a decoder's options (the fields every decoder option struct has).
 template <class DecoderOptions>

@@ -109,9 +109,10 @@ PreprocessedData preprocess(const Context& ctx, const Recording& recording, cons
 
   // Step 2: presentations to keep, and the read.
   std::vector<std::int32_t> ids = info.stimulus_id;
-  std::vector<std::int64_t> kept_presentations;
+  std::vector<std::int64_t> kept_presentations, gray_presentations;
   for (std::int64_t p = 0; p < info.presentations; ++p) {
     if (ids[p] == kGrayScreenId) {
+      gray_presentations.push_back(p);
       if (opt.drop_gray) {
         ++st.gray_dropped;
         continue;
@@ -127,6 +128,14 @@ PreprocessedData preprocess(const Context& ctx, const Recording& recording, cons
   Matrix resp = recording.read_responses(ctx, mine, &resp_counts);
   check_values(ctx, resp_counts, info.path, "/responses", opt.nan_policy);
   st.nan_responses = resp_counts.nan;
+  // The gray screens, kept aside: they go through steps 3-5 with the responses' transforms, for their
+  // per-neuron statistics (PreprocessedData::gray_mean / gray_sd).
+  const auto n_gray = static_cast<std::int64_t>(gray_presentations.size());
+  st.gray_presentations = n_gray;
+  Matrix gray(kept_local, n_gray);
+  for (std::int64_t j = 0; j < n_gray; ++j)
+    for (std::int64_t r = 0; r < kept_local; ++r) gray(r, j) = resp(keep_rows[static_cast<std::size_t>(r)], gray_presentations[static_cast<std::size_t>(j)]);
+  zero_nans(gray);
   resp.keep(keep_rows, kept_presentations);
   zero_nans(resp);
 
@@ -153,6 +162,7 @@ PreprocessedData preprocess(const Context& ctx, const Recording& recording, cons
     std::vector<double> mu, sd;
     row_mean_sd(have_spont ? spont : resp, mu, sd);
     normalise_rows(resp, mu, sd);
+    normalise_rows(gray, mu, sd);
     if (have_spont) normalise_rows(spont, mu, sd);
     st.zscored_with_spont = have_spont;
   }
@@ -178,6 +188,12 @@ PreprocessedData preprocess(const Context& ctx, const Recording& recording, cons
     gemm(Trans::yes, Trans::no, 1.0, svd.u_local, resp, 0.0, proj);
     ctx.allreduce_sum(proj.values());
     gemm(Trans::no, Trans::no, -1.0, svd.u_local, proj, 1.0, resp);
+    if (n_gray > 0) {  // the same projection for the gray screens (n_gray is the same on every rank)
+      Matrix gray_proj(opt.spont_pcs, n_gray);
+      gemm(Trans::yes, Trans::no, 1.0, svd.u_local, gray, 0.0, gray_proj);
+      ctx.allreduce_sum(gray_proj.values());
+      gemm(Trans::no, Trans::no, -1.0, svd.u_local, gray_proj, 1.0, gray);
+    }
     st.spont_pcs_removed = opt.spont_pcs;
     const double resp_after = ctx.sum(frobenius2(resp));
     st.response_variance_removed = resp_before > 0 ? 1.0 - resp_after / resp_before : 0.0;
@@ -189,8 +205,10 @@ PreprocessedData preprocess(const Context& ctx, const Recording& recording, cons
       for (std::int64_t j = 0; j < resp.cols(); ++j) m += resp(i, j);
       m /= static_cast<double>(resp.cols());
       for (std::int64_t j = 0; j < resp.cols(); ++j) resp(i, j) -= m;
+      for (std::int64_t j = 0; j < n_gray; ++j) gray(i, j) -= m;
     }
   }
+  if (n_gray > 0) row_mean_sd(gray, out.gray_mean, out.gray_sd);
 
   // Step 6, on columns of `resp` (index into kept_presentations).
   std::vector<std::int64_t> column_of(static_cast<std::size_t>(info.presentations), -1);

@@ -14,6 +14,8 @@
 //   6. split repeats in time: an image's m presentations in time order, the first floor(m/2) average to
 //      repeat 1 and the floor(m/2) starting at ceil(m/2) to repeat 2 (the middle one of an odd m is
 //      unused); images with fewer than 2 presentations are dropped.
+// Gray screens are also carried through steps 3-5 on the side (whatever drop_gray says), for each neuron's
+// mean and s.d. over them: the decoders' gray-screen normalisation.
 // Deliberate differences from the anchor: float64 throughout (the anchor takes the spontaneous SVD in
 // single precision); with drop_gray = false gray screens form one extra "image" (id = n_images) instead of
 // being discarded.
@@ -48,7 +50,7 @@ struct PreprocessOptions {
 
 struct PreprocessStats {
   std::int64_t neurons_in = 0, neurons_kept = 0, gad_dropped = 0;
-  std::int64_t presentations_in = 0, gray_dropped = 0;
+  std::int64_t presentations_in = 0, gray_dropped = 0, gray_presentations = 0;
   std::int64_t images_kept = 0, images_unrepeated = 0, presentations_unused = 0;
   std::int64_t nan_responses = 0, nan_spont = 0;
   std::int64_t spont_timepoints = 0, spont_pcs_removed = 0;
@@ -66,6 +68,9 @@ struct PreprocessedData {
   std::vector<std::int64_t> neuron_index;  // global recording index of each local row
   std::int64_t neurons_total = 0;          // kept neurons over all ranks
   std::int64_t neuron_offset = 0;          // index of this rank's first row among the kept neurons
+  // Per local row: mean and s.d. (ddof 0, + 1e-6) of the neuron's gray-screen responses after steps 3-5
+  // (the same z-scoring, projection and centring); empty when the recording has no gray screens.
+  std::vector<double> gray_mean, gray_sd;
   PreprocessStats stats;
 };
 

@@ -11,6 +11,7 @@
 #include <optional>
 
 #include "solvers/decode_category.hpp"
+#include "solvers/decode_common.hpp"
 #include "solvers/nets/mlp.hpp"
 #include "solvers/train/trainer.hpp"
 #include "src/log.hpp"
@@ -27,6 +28,10 @@ std::vector<OptionSpec> category_option_specs(const TrainingSpecDefaults& d) {
   specs.push_back(OptionSpec{"merge", OptionType::text, std::string(""),
                              "classes merged into one, groups separated by ';' (names or indices), e.g. \"0,1;5,6,7\"",
                              {}, {}, {}, {}});
+  specs.push_back(OptionSpec{"normalize", OptionType::text, std::string("zscore"),
+                             "inputs per neuron: zscore (the training fold's mean and s.d.) or gray (the mean and s.d. of the "
+                             "neuron's gray-screen responses)",
+                             {"zscore", "gray"}, {}, {}, {}});
   return specs;
 }
 
@@ -85,7 +90,8 @@ SpatialSetup bin_neurons(StageRun& run, const PreprocessedData& p) {
   const auto n = static_cast<std::int64_t>(p.neuron_index.size());
   std::int64_t bad = 0;
   for (const double v : pos) bad += std::isfinite(v) ? 0 : 1;
-  ctx.agree(ctx.sum(bad) > 0, fmt::format("decode-spatial: /neurons/position of {} holds {} NaN or infinite values", info.path, ctx.sum(bad)),
+  bad = ctx.sum(bad);
+  ctx.agree(bad > 0, fmt::format("decode-spatial: /neurons/position of {} holds {} NaN or infinite values", info.path, bad),
             ExitCode::bad_input);
   double lo[3], hi[3];
   for (int a = 0; a < 3; ++a) {
@@ -115,18 +121,12 @@ SpatialSetup bin_neurons(StageRun& run, const PreprocessedData& p) {
     }
     local[static_cast<std::size_t>(i)] = (z * s.grid.rows + r) * s.grid.columns + c;
   }
-  ctx.agree(ctx.sum(outside) > 0,
-            fmt::format("decode-spatial: {} neurons of {} lie on a plane (/neurons/plane) outside the grid's {} planes", ctx.sum(outside),
+  outside = ctx.sum(outside);
+  ctx.agree(outside > 0,
+            fmt::format("decode-spatial: {} neurons of {} lie on a plane (/neurons/plane) outside the grid's {} planes", outside,
                         info.path, s.grid.planes),
             ExitCode::bad_input);
-  // Replicate in kept-neuron order (rank blocks in rank order).
-  std::vector<int> counts(static_cast<std::size_t>(ctx.size())), offsets(static_cast<std::size_t>(ctx.size()), 0);
-  const int mine = static_cast<int>(n);
-  mpi_check(MPI_Allgather(&mine, 1, MPI_INT, counts.data(), 1, MPI_INT, ctx.comm()), "MPI_Allgather(neuron counts)");
-  for (std::size_t r = 1; r < counts.size(); ++r) offsets[r] = offsets[r - 1] + counts[r - 1];
-  s.grid.cell.resize(static_cast<std::size_t>(p.neurons_total));
-  mpi_check(MPI_Allgatherv(local.data(), mine, MPI_INT64_T, s.grid.cell.data(), counts.data(), offsets.data(), MPI_INT64_T, ctx.comm()),
-            "MPI_Allgatherv(neuron cells)");
+  s.grid.cell = decode::gather_rows(ctx, local);  // kept-neuron order: rank blocks in rank order
   std::vector<std::int64_t> per_cell(static_cast<std::size_t>(cells), 0);
   for (const std::int64_t c : s.grid.cell) ++per_cell[static_cast<std::size_t>(c)];
   for (const std::int64_t v : per_cell) {
@@ -155,6 +155,7 @@ void run_category_decoder(StageRun& run, const std::string& stage, bool spatial)
   co.label = stage;
   read_training_options(o, co);
   co.balance = o.text("balance");
+  co.normalize = o.text("normalize");
   try {
     co.merge = parse_class_merge(o.text("merge"), names);
   } catch (const UsageError& e) {
@@ -203,6 +204,7 @@ void run_category_decoder(StageRun& run, const std::string& stage, bool spatial)
   w.replicated("curves/best_epoch", r.best_epoch, "epoch (0-based) whose parameters were kept, per fold (-1: the last)");
   w.attribute("class_names", r.class_names);
   w.attribute("model", co.model);
+  w.attribute("normalize", co.normalize);
   w.attribute("hidden", o.text("hidden"));
   w.attribute("parameters", r.parameters);
   w.attribute("device", r.device_note);

@@ -54,12 +54,19 @@ StageSpec preprocess_stage() {
     w.replicated("image_ids", p.image_ids, "image id of each stimulus (column) of the preprocessed responses");
     w.distributed<std::int64_t>("neuron_index", p.neurons_total, p.neuron_offset, static_cast<std::int64_t>(p.neuron_index.size()), 1,
                                 p.neuron_index, "recording index of each kept neuron");
+    if (st.gray_presentations > 0) {
+      const auto n_local = static_cast<std::int64_t>(p.neuron_index.size());
+      w.distributed<double>("gray_mean", p.neurons_total, p.neuron_offset, n_local, 1, p.gray_mean,
+                            "mean of each kept neuron's gray-screen responses after z-scoring, spontaneous-PC removal and centring");
+      w.distributed<double>("gray_sd", p.neurons_total, p.neuron_offset, n_local, 1, p.gray_sd,
+                            "s.d. (ddof 0, + 1e-6) of the same gray-screen responses");
+    }
     w.replicated("spont_singular_values", st.spont_singular_values,
                  "singular values of the z-scored spontaneous matrix (time x neurons), leading spont_pcs");
     w.attribute("recording", rec.info().path);
     for (const auto& [key, value] : std::vector<std::pair<const char*, std::int64_t>>{
              {"neurons_in", st.neurons_in}, {"neurons_kept", st.neurons_kept}, {"gad_dropped", st.gad_dropped},
-             {"presentations_in", st.presentations_in}, {"gray_dropped", st.gray_dropped}, {"images_kept", st.images_kept},
+             {"presentations_in", st.presentations_in}, {"gray_dropped", st.gray_dropped}, {"gray_presentations", st.gray_presentations}, {"images_kept", st.images_kept},
              {"images_unrepeated", st.images_unrepeated}, {"presentations_unused", st.presentations_unused},
              {"nan_responses", st.nan_responses}, {"nan_spontaneous", st.nan_spont}, {"spont_timepoints", st.spont_timepoints},
              {"spont_pcs_removed", st.spont_pcs_removed}}) {

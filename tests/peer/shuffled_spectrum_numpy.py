@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Peer-equivalence check: a plain NumPy re-implementation of the Stringer et al. 2019 chain
 (processResp/loadProc2800.m + compute_means.m, then powerlaws/shuffledSpectrum.m with no swapping) applied
-to a popcode recording, compared with popcode's /preprocess/repeat_responses and /spectrum.
+to a popcode recording, compared with popcode's /preprocess/repeat_responses and /spectrum; and the
+gray-screen statistics (/preprocess/gray_mean, gray_sd: the gray screens through the same z-scoring,
+projection and centring).
 
 Usage: shuffled_spectrum_numpy.py RECORDING.h5 RESULTS.h5 SPONT_PCS
 RESULTS.h5 must come from `popcode spectrum --nshuff 0 --set preprocess.save_responses=true`.
@@ -23,6 +25,8 @@ def load_proc(rec, n_pc_spont):
     istim = rec["stimulus_id"][...].astype(np.int64)
     times = rec["presentation_time"][...] if "presentation_time" in rec else np.arange(len(istim), dtype=float)
     keep = istim >= 0                      # gray screens (id -1) dropped
+    gray = resp[~keep]                     # ... and carried aside for their statistics
+    gray[np.isnan(gray)] = 0
     resp0 = resp[keep]
     istim = istim[keep]
     times = times[keep]
@@ -31,12 +35,17 @@ def load_proc(rec, n_pc_spont):
     mu = spont.mean(axis=0)
     sd = spont.std(axis=0) + 1e-6          # population std, as std(x, 1, 1) in MATLAB
     resp0 = (resp0 - mu) / sd
+    gray = (gray - mu) / sd
     if n_pc_spont > 0:
         fs0 = (spont - mu) / sd
         _, _, vt = np.linalg.svd(fs0, full_matrices=False)
         v = vt[:n_pc_spont].T
         resp0 = resp0 - (resp0 @ v) @ v.T
-    resp0 = resp0 - resp0.mean(axis=0)
+        gray = gray - (gray @ v) @ v.T
+    centre = resp0.mean(axis=0)
+    resp0 = resp0 - centre
+    gray = gray - centre
+    gray_stats = (gray.mean(axis=0), gray.std(axis=0) + 1e-6)
     # compute_means(istim, resp0, 2, 0): first half / second half of each image's presentations in time order
     images = np.unique(istim)
     a = np.full((len(images), resp0.shape[1], 2), np.nan)
@@ -49,7 +58,7 @@ def load_proc(rec, n_pc_spont):
             if len(inds):
                 a[i, :, k] = resp0[this[inds]].mean(axis=0)
     ok = ~np.isnan(a.sum(axis=(1, 2)))
-    return a[ok], images[ok]
+    return a[ok], images[ok], gray_stats
 
 
 def shuffled_spectrum_no_swap(resp_b0):
@@ -70,13 +79,14 @@ def shuffled_spectrum_no_swap(resp_b0):
 def main():
     rec_path, res_path, n_pc = sys.argv[1], sys.argv[2], int(sys.argv[3])
     with h5py.File(rec_path, "r") as rec:
-        resp_b, images = load_proc(rec, n_pc)
+        resp_b, images, gray_stats = load_proc(rec, n_pc)
     with h5py.File(res_path, "r") as res:
         ours_rep = res["preprocess/repeat_responses"][...]          # [2, S, N]
         ours_images = res["preprocess/image_ids"][...]
         ours_ss = res["spectrum/signal_variance_raw"][...]
         ours_ss_norm = res["spectrum/signal_variance"][...]
         ours_ns = res["spectrum/noise_variance"][...]
+        ours_gray = (res["preprocess/gray_mean"][...], res["preprocess/gray_sd"][...])
     failures = []
     if not np.array_equal(images, ours_images):
         failures.append("image ids differ")
@@ -85,6 +95,11 @@ def main():
     print(f"preprocessed responses: max |diff| / max |ref| = {err:.3e}")
     if err > 1e-6:
         failures.append(f"preprocessed responses differ by {err:.3e}")
+    for name, ours, ref in [("gray-screen means", ours_gray[0], gray_stats[0]), ("gray-screen s.d.", ours_gray[1], gray_stats[1])]:
+        err_g = np.abs(ours - ref).max() / np.abs(ref).max()
+        print(f"{name}: max |diff| / max |ref| = {err_g:.3e}")
+        if not err_g <= 1e-6:
+            failures.append(f"{name} differ by {err_g:.3e}")
     ss, ns = shuffled_spectrum_no_swap(resp_b)
     k = len(ours_ss)
     ss, ns = ss[:k], ns[:k]

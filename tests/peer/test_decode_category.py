@@ -11,8 +11,10 @@ On a simulated recording whose 4 image classes are visible in the pixels (src/si
     predictions; folds are stratified and hold both repeats of each image;
   - a run stopped after some steps (POPCODE_TRAIN_STOP_AFTER_STEPS) and one stopped by SIGTERM resume from
     their checkpoints and end bit for bit equal to an uninterrupted run;
-  - a recording without classes, a label out of range and a class with no images exit 3 with a message
-    naming the problem.
+  - with normalize = "gray" (each neuron scaled by its gray-screen responses instead of the folds'
+    z-scores) it still decodes far above chance, with another loss curve;
+  - a recording without classes, a label out of range, a class with no images, and gray-screen normalisation
+    of a recording without gray screens exit 3 with a message naming the problem.
 Usage: test_decode_category.py POPCODE MPIEXEC. Exit 77 (skip) without numpy or h5py.
 """
 import os
@@ -102,6 +104,13 @@ def main():
         print(f"shuffled labels: balanced {sh['balanced_accuracy']:.3f}")
         check(abs(sh["balanced_accuracy"] - 0.25) <= 0.07, f"shuffled labels decode at chance ({sh['balanced_accuracy']:.3f} within 0.25 +- 0.07)")
 
+        # Gray-screen normalisation instead of the folds' z-scores: still far above chance, and really other inputs.
+        popcode(2, write_job(tmp, "gray", stages, rec, linear + '\nnormalize = "gray"'))
+        g = results(tmp, "gray")
+        print(f"linear, gray-screen normalisation: balanced {g['balanced_accuracy']:.3f}")
+        check(g["balanced_accuracy"] >= 0.4, f"gray-screen normalised decoder far above chance (balanced {g['balanced_accuracy']:.3f} >= 0.4)")
+        check(not np.array_equal(g["loss"], runs[2]["loss"], equal_nan=True), "gray-screen normalisation changes the training (other loss curve)")
+
         # Resume after a stop with a checkpoint, against the uninterrupted 2-rank run.
         job = write_job(tmp, "stop", stages, rec, linear)
         r = popcode(2, job, dict(ENV, POPCODE_TRAIN_STOP_AFTER_STEPS="23"), expect=3)
@@ -151,6 +160,10 @@ def main():
             f["classes/label"][5] = 7  # 4 class names
         r = popcode(2, write_job(tmp, "outofrange", stages, wrong, linear), expect=3)
         check("/classes/label" in r.stderr and "outside" in r.stderr, "a label out of range: exit 3 naming /classes/label")
+        nogray = os.path.join(tmp, "nogray_rec.h5")
+        popcode(1, write_job(tmp, "simng", '["simulate"]', nogray, "", "neurons = 200\nimages = 40\nrepeats = 2\nclasses = 4\ngray_fraction = 0\nseed = 1"))
+        r = popcode(2, write_job(tmp, "nogray", stages, nogray, linear + '\nnormalize = "gray"'), expect=3)
+        check("gray-screen presentations" in r.stderr, "gray-screen normalisation without gray screens: exit 3 saying so")
         rec16 = os.path.join(tmp, "rec16.h5")
         popcode(1, write_job(tmp, "sim16", '["simulate"]', rec16, "", "neurons = 200\nimages = 12\nrepeats = 2\nclasses = 16\nseed = 1"))
         r = popcode(2, write_job(tmp, "empty", stages, rec16, linear.replace("folds = 4", "folds = 2")), expect=3)
