@@ -8,6 +8,12 @@ per second of the training loop alone (no validation, no data loading). The floo
 sample (forward, and backward for inputs and weights) at the float32 GEMM rate measured in this run, per core.
 Medians and ranges of REPEATS runs.
 
+The allocator: popcode's process runs with glibc malloc's mmap disabled (mallopt(M_MMAP_MAX, 0), called at load
+time by libsuperlu_dist, a PETSc dependency), so large tensors are reused from the heap; a plain process
+maps and unmaps each large activation, and on this VM the page faults cost PyTorch up to 3.5x on the CNN.
+The peer therefore runs twice: as Python starts it, and with GLIBC_TUNABLES=glibc.malloc.mmap_max=0 (the
+same allocator setting). The ratio against the second is the like-for-like one.
+
 With --model cnn2d: popcode's decode-spatial stage instead, the 2D CNN on the 63 x 63 x 11 grid (channels
 32, 64, 64; dense head 128; batchnorm, dropout 0.5), against the same network in PyTorch; the floor counts
 the convolutions' and dense layers' multiply-adds (3 x 2 flops each: forward, and backward for inputs and
@@ -148,24 +154,32 @@ def main():
                 params = int(g.attrs["parameters"])
             print(f"{name} run {r}: {runs[name][-1]['samples_per_second']:.0f} samples/s", flush=True)
     for threads in (1, 2):
-        peer[threads] = []
-        for r in range(a.repeats):
-            out = subprocess.run([sys.executable, "-c", PEER, str(threads), str(a.epochs), str(IMAGES), str(inputs),
-                                  str(CLASSES), str(BATCH), hidden, *peer_args], check=True, env=env(threads),
-                                 capture_output=True, text=True)
-            peer[threads].append(json.loads(out.stdout))
-            print(f"PyTorch {threads} thread(s) run {r}: {peer[threads][-1]['samples_per_second']:.0f} samples/s", flush=True)
+        for heap in (False, True):
+            key = (threads, heap)
+            peer[key] = []
+            e = env(threads)
+            if heap:
+                e["GLIBC_TUNABLES"] = "glibc.malloc.mmap_max=0"
+            for r in range(a.repeats):
+                out = subprocess.run([sys.executable, "-c", PEER, str(threads), str(a.epochs), str(IMAGES), str(inputs),
+                                      str(CLASSES), str(BATCH), hidden, *peer_args], check=True, env=e,
+                                     capture_output=True, text=True)
+                peer[key].append(json.loads(out.stdout))
+                print(f"PyTorch {threads} thread(s){' mmap_max=0' if heap else ''} run {r}: "
+                      f"{peer[key][-1]['samples_per_second']:.0f} samples/s", flush=True)
     rate = sorted(rates)[len(rates) // 2]
     rows = []
     for name, cores in [("popcode_1rank", 1), ("popcode_2ranks", 2)]:
         sm = summary([x["samples_per_second"] for x in runs[name]])
-        pm = summary([x["samples_per_second"] for x in peer[cores]])
+        pm = summary([x["samples_per_second"] for x in peer[(cores, False)]])
+        ph = summary([x["samples_per_second"] for x in peer[(cores, True)]])
         flops = 6 * cnn_multiply_adds() if cnn else 6 * params
         floor = rate * 1e9 * cores / flops
-        results[name] = {"samples_per_second": sm, "peer_samples_per_second": pm, "floor_samples_per_second": floor,
-                         "peak_rss_mib": max(x["peak_rss_mib"] for x in runs[name])}
+        results[name] = {"samples_per_second": sm, "peer_samples_per_second": pm, "peer_heap_samples_per_second": ph,
+                         "floor_samples_per_second": floor, "peak_rss_mib": max(x["peak_rss_mib"] for x in runs[name])}
         rows.append((name, cores, fmt0(sm), f"{floor:.0f}", f"{sm['median'] / floor:.2f}", fmt0(pm),
-                     f"{sm['median'] / pm['median']:.2f}", f"{results[name]['peak_rss_mib']:.0f}"))
+                     f"{sm['median'] / pm['median']:.2f}", fmt0(ph), f"{sm['median'] / ph['median']:.2f}",
+                     f"{results[name]['peak_rss_mib']:.0f}"))
     results["parameters"] = params
     results["sgemm_gflops_per_core"] = summary(rates)
     results["two_rank_efficiency"] = (results["popcode_2ranks"]["samples_per_second"]["median"] /
@@ -173,7 +187,8 @@ def main():
     with open(os.path.join(a.out, f"{tag}.json"), "w") as f:
         json.dump(results, f, indent=1, default=float)
     lines = ["| run | cores | popcode samples/s, median (range) | floor samples/s | popcode / floor | PyTorch samples/s, "
-             "median (range) | popcode / PyTorch | peak MiB per rank |", "|---|---|---|---|---|---|---|---|"]
+             "median (range) | popcode / PyTorch | PyTorch, mmap_max=0 | popcode / PyTorch (mmap_max=0) | peak MiB per rank |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
     lines.append("")
     lines.append(f"{params:,} parameters; float32 GEMM rate per core (median of {len(rates)}): {rate:.1f} GFLOP/s; "
