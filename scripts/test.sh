@@ -25,5 +25,5 @@ export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktra
 unset ASAN_OPTIONS UBSAN_OPTIONS
 
 # libFuzzer targets of the binary readers (npy, npz, pickle, MAT, Sensorium meta), a bounded time each.
-FUZZ_SECONDS=${FUZZ_SECONDS:-15} bash tests/fuzz/run.sh build-fuzz
+FUZZ_SECONDS=${FUZZ_SECONDS:-10} bash tests/fuzz/run.sh build-fuzz
 echo "test.sh: all tests passed in $(( $(date +%s) - start )) s"
