@@ -21,9 +21,10 @@
 // being discarded.
 //
 // Distribution: everything is local to a rank's neuron block except the spontaneous SVD (distributed, see
-// solvers/distributed_svd.hpp) and the projection (resp V)^T, a k x P sum over ranks. Memory per rank:
-// the response block (n_local x P) and spontaneous block (n_local x T) in float64, plus the result
-// (n_local x 2S); dropped neurons and presentations are compacted away in place.
+// solvers/distributed_svd.hpp) and the projections (resp V)^T and (gray V)^T, k x P and k x G sums over
+// ranks. Memory per rank: the response block (n_local x P) and spontaneous block (n_local x T) in float64,
+// a copy of the G gray-screen columns (n_local x G), plus the result (n_local x 2S); dropped neurons and
+// presentations are compacted away in place.
 #include <cstdint>
 #include <string>
 #include <vector>
