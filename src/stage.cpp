@@ -9,7 +9,7 @@ const Recording& Workspace::open_recording(const Context& ctx) {
 
 const std::vector<StageSpec>& stage_registry() {
   static const std::vector<StageSpec> stages = {simulate_stage(), preprocess_stage(), spectrum_stage(), distances_stage(), decode_identity_stage(),
-                                                 dimension_stage(), cluster_stage(), rf_stage()
+                                                 dimension_stage(), dimension_spont_stage(), cluster_stage(), rf_stage()
 #if POPCODE_WITH_TORCH
                                                  , decode_category_stage(), decode_orientation_stage(), decode_spatial_stage()
 #endif

@@ -54,6 +54,7 @@ StageSpec preprocess_stage();
 StageSpec spectrum_stage();
 StageSpec decode_identity_stage();
 StageSpec dimension_stage();
+StageSpec dimension_spont_stage();
 StageSpec distances_stage();
 StageSpec cluster_stage();
 StageSpec rf_stage();

@@ -2,10 +2,21 @@
 // (solvers/knn.hpp), geodesic-distance histograms (solvers/geodesic.hpp) and the Granata-Carnevale fit for
 // each k of a sweep, with TwoNN, Levina-Bickel and the participation ratio beside them
 // (solvers/intrinsic_dimension.hpp). Writes /dimension.
+//
+// Stage `dimension-spont`: the same analysis of spontaneous activity (the recording's /spontaneous, recorded
+// during gray-screen periods; the seed article's m = 41, euclidean). One point per time point, over the neurons
+// preprocess kept (GAD+ dropped). Each neuron is z-scored over time as preprocess step 3 does (ddof 0, s.d.
+// + 1e-6; NaN counted and set to 0 first, preprocess's default policy; Inf refused), and nothing else: the
+// spontaneous PCs that preprocess removes from the stimulus responses are the structure measured here.
+// Writes /dimension_spont. Memory per rank: the spontaneous block, 8 n T bytes, then as `dimension`.
 #include <fmt/format.h>
 
 #include <cmath>
 #include <limits>
+#include <numeric>
+
+#include "partition/block_layout.hpp"
+#include "solvers/dense.hpp"
 
 #include "solvers/geodesic.hpp"
 #include "solvers/intrinsic_dimension.hpp"
@@ -27,19 +38,47 @@ Matrix point_cloud(const PreprocessedData& p, const std::string& which) {
   return x;
 }
 
-}  // namespace
+// The spontaneous cloud: /spontaneous of the neurons preprocess kept on this rank, z-scored per neuron.
+Matrix spontaneous_cloud(const Context& ctx, const Recording& rec, const PreprocessedData& p, std::int64_t* nan_count) {
+  const RecordingInfo& info = rec.info();
+  if (info.spont_timepoints == 0)
+    throw InputError(fmt::format("dimension-spont: {} has no /spontaneous dataset to measure", info.path), true);
+  const Range mine = BlockLayout(info.neurons, ctx.size()).range(ctx.rank());
+  ValueCounts counts;
+  Matrix spont = rec.read_spontaneous(ctx, mine, &counts);
+  if (counts.inf > 0)
+    throw InputError(fmt::format("dimension-spont: {}: /spontaneous holds {} infinite values", info.path, counts.inf), true);
+  std::vector<std::int64_t> rows, cols(static_cast<std::size_t>(spont.cols()));
+  for (const std::int64_t g : p.neuron_index) {
+    if (!mine.contains(g)) throw InternalError(fmt::format("dimension-spont: kept neuron {} is outside this rank's block", g));
+    rows.push_back(g - mine.begin);
+  }
+  std::iota(cols.begin(), cols.end(), std::int64_t{0});
+  spont.keep(rows, cols);
+  for (double& v : spont.values())
+    if (std::isnan(v)) v = 0;
+  const RowMoments m = row_moments(spont);
+  for (std::int64_t j = 0; j < spont.cols(); ++j)
+    for (std::int64_t i = 0; i < spont.rows(); ++i) {
+      const double sd = std::sqrt(m.ssd[static_cast<std::size_t>(i)] / static_cast<double>(spont.cols())) + 1e-6;
+      spont(i, j) = (spont(i, j) - m.mean[static_cast<std::size_t>(i)]) / sd;
+    }
+  *nan_count = counts.nan;
+  return spont;
+}
 
-StageSpec dimension_stage() {
+StageSpec make_dimension_stage(bool spontaneous) {
   StageSpec s;
-  s.name = "dimension";
-  s.summary = "intrinsic dimension of the response cloud: kNN graph, geodesic histogram, Granata-Carnevale fit, TwoNN, MLE";
+  s.name = spontaneous ? "dimension-spont" : "dimension";
+  s.summary = spontaneous ? "intrinsic dimension of spontaneous activity (one point per time point): as `dimension`"
+                          : "intrinsic dimension of the response cloud: kNN graph, geodesic histogram, Granata-Carnevale fit, "
+                            "TwoNN, MLE";
   s.needs = {"preprocess"};
   s.options = {
-      OptionSpec{"points", OptionType::text, std::string("mean"),
-                 "the cloud: mean (of the two repeats, one point per image), repeat1, or both (2 points per image)",
-                 {"mean", "repeat1", "both"}, {}, {}, {}},
-      OptionSpec{"metric", OptionType::text, std::string("cosine"),
-                 "kNN distance: cosine (the seed article for images), euclidean (the anchor's default) or correlation",
+      OptionSpec{"metric", OptionType::text, std::string(spontaneous ? "euclidean" : "cosine"),
+                 spontaneous ? "kNN distance: euclidean (the seed article for gray-screen activity), cosine or correlation"
+                             : "kNN distance: cosine (the seed article for images), euclidean (the anchor's default) or "
+                               "correlation",
                  {"cosine", "euclidean", "correlation"}, {}, {}, {}},
       OptionSpec{"k", OptionType::text, std::string("4,9,13"), "neighbour counts of the geodesic graphs (the seed article's sweep)",
                  {}, {}, {}, positive_list_check("k", "4,9,13")},
@@ -61,19 +100,30 @@ StageSpec dimension_stage() {
                  "per-rank memory for holding pair distances between the two histogram passes (0: always recompute)", {}, 0.0,
                  {}, {}},
   };
-  s.run = [](StageRun& run) {
+  if (!spontaneous)
+    s.options.insert(s.options.begin(),
+                     OptionSpec{"points", OptionType::text, std::string("mean"),
+                                "the cloud: mean (of the two repeats, one point per image), repeat1, or both (2 points per image)",
+                                {"mean", "repeat1", "both"}, {}, {}, {}});
+  const std::string group = spontaneous ? "dimension_spont" : "dimension";
+  const std::string stage = s.name;
+  s.run = [spontaneous, group, stage](StageRun& run) {
     const OptionValues& o = run.options;
     const PreprocessedData& p = *run.workspace.preprocessed;
     const std::vector<std::int64_t> ks = parse_positive_list(o.text("k"), "k", "4,9,13");
     const KnnMetric metric = parse_knn_metric(o.text("metric"));
-    Matrix x = point_cloud(p, o.text("points"));
+    std::int64_t nan_zeroed = 0;
+    Matrix x = spontaneous ? spontaneous_cloud(run.ctx, run.workspace.open_recording(run.ctx), p, &nan_zeroed)
+                           : point_cloud(p, o.text("points"));
+    if (nan_zeroed > 0)
+      log::warn_once("{}: {} NaN values in /spontaneous set to 0 (preprocess's default policy)", stage, nan_zeroed);
     const std::int64_t n_points = x.cols();
     const std::int64_t k_graph = *std::max_element(ks.begin(), ks.end());
     const std::int64_t mle_k = o.integer("mle_k");
     run.ctx.agree(std::max(k_graph, mle_k) >= n_points,
-                  fmt::format("dimension: k = {} (largest of k = {} and mle_k = {}) needs more points than that; the cloud "
+                  fmt::format("{}: k = {} (largest of k = {} and mle_k = {}) needs more points than that; the cloud "
                               "of {} has {} points",
-                              std::max(k_graph, mle_k), o.text("k"), mle_k, run.workspace.recording_path, n_points),
+                              stage, std::max(k_graph, mle_k), o.text("k"), mle_k, run.workspace.recording_path, n_points),
                   ExitCode::bad_input);
     const std::int64_t k_all = std::max({k_graph, mle_k, std::int64_t{2}});
     ParticipationRatio pr(n_points);
@@ -81,9 +131,9 @@ StageSpec dimension_stage() {
     const double participation = pr.finish(run.ctx);
     const TwoNnEstimate twonn = two_nn(knn);
     const MleEstimate mle = levina_bickel(knn, mle_k);
-    log::info("dimension: {} points x {} neurons ({}); TwoNN {:.2f} (MLE form {:.2f}), Levina-Bickel (k = {}) {:.2f}, "
+    log::info("{}: {} points x {} neurons ({}); TwoNN {:.2f} (MLE form {:.2f}), Levina-Bickel (k = {}) {:.2f}, "
               "participation ratio {:.2f}",
-              n_points, p.neurons_total, knn_metric_name(metric), twonn.d_fit, twonn.d_mle, mle.k, mle.d, participation);
+              stage, n_points, p.neurons_total, knn_metric_name(metric), twonn.d_fit, twonn.d_mle, mle.k, mle.d, participation);
 
     struct PerK {
       std::int64_t k;
@@ -133,24 +183,24 @@ StageSpec dimension_stage() {
           }
           if (ok >= 2)
             r.d_fit_se = std::sqrt(std::max(0.0, (s2 - s1 * s1 / ok) / (ok - 1)) / ok);
-          log::info("dimension: k = {:>3}: {} of {} points as Dijkstra sources; D_fit {:.2f} +- {:.2f} (batch means of {} "
+          log::info("{}: k = {:>3}: {} of {} points as Dijkstra sources; D_fit {:.2f} +- {:.2f} (batch means of {} "
                     "source groups)",
-                    k, r.hist.sources, r.hist.points_kept, r.fit.d_fit, r.d_fit_se, ok);
+                    stage, k, r.hist.sources, r.hist.points_kept, r.fit.d_fit, r.d_fit_se, ok);
         }
-        log::info("dimension: k = {:>3}: Granata-Carnevale Dfit {:.2f}, Dmin {} (r_max {:.4g}, fit on ({:.4g}, {:.4g}]); {} "
+        log::info("{}: k = {:>3}: Granata-Carnevale Dfit {:.2f}, Dmin {} (r_max {:.4g}, fit on ({:.4g}, {:.4g}]); {} "
                   "of {} points connected, {} pairs{}",
-                  k, r.fit.d_fit, r.fit.d_min, r.fit.r_max, r.fit.r_min, r.fit.r_fit_end, r.hist.points_kept, n_points,
+                  stage, k, r.fit.d_fit, r.fit.d_min, r.fit.r_max, r.fit.r_min, r.fit.r_fit_end, r.hist.points_kept, n_points,
                   r.hist.pairs, r.fit.warnings.empty() ? "" : "; " + fmt::format("{}", fmt::join(r.fit.warnings, "; ")));
       } catch (const InputError& e) {
         // Replicated inputs: every rank fails alike. The k is reported as failed, the others go on.
         r.status = e.what();
-        log::warn_once("dimension: k = {}: {}", k, e.what());
+        log::warn_once("{}: k = {}: {}", stage, k, e.what());
       }
       results.push_back(std::move(r));
     }
 
     if (run.results == nullptr) return;
-    StageWriter w = run.results->begin_stage(run.ctx, "dimension");
+    StageWriter w = run.results->begin_stage(run.ctx, group);
     w.replicated("knn/index", knn.index, "neighbours of each point, nearest first [point, rank] (0-based point index)",
                  {n_points, knn.k});
     w.replicated("knn/distance", knn.distance, "distance to each neighbour [point, rank]", {n_points, knn.k});
@@ -214,12 +264,18 @@ StageSpec dimension_stage() {
     w.replicated("d_fit", d_fit, "Granata-Carnevale D_fit for each k (NaN: that k failed, see the k<k>_status attribute)");
     w.replicated("d_min", d_min, "Granata-Carnevale D_min for each k (NaN: failed)");
     w.attribute("metric", std::string(knn_metric_name(metric)));
-    w.attribute("points", std::string(o.text("points")));
+    w.attribute("points", std::string(spontaneous ? "spontaneous" : o.text("points")));
+    if (spontaneous) w.attribute("nan_zeroed", nan_zeroed);
     w.attribute("point_count", n_points);
     w.attribute("neurons", p.neurons_total);
     w.commit(run.identity, o.canonical());
   };
   return s;
 }
+
+}  // namespace
+
+StageSpec dimension_stage() { return make_dimension_stage(false); }
+StageSpec dimension_spont_stage() { return make_dimension_stage(true); }
 
 }  // namespace popcode

@@ -10,9 +10,14 @@ each metric:
     after ID_fit.py's connectivity filter and upper triangle: integer counts exactly, edges exactly;
   - the Granata-Carnevale fit, TwoNN, Levina-Bickel and the participation ratio equal direct NumPy versions
     of the formulas (ID_fit.py's steps with np.polyfit) to 1e-9.
+The same checks run on the `dimension-spont` stage, on a recording written here whose spontaneous activity lies
+on a planted 2-sphere embedded in 270 of 300 neurons (30 flagged GAD+ and dropped), the points being its time
+points z-scored per neuron as written out in NumPy; there TwoNN and Levina-Bickel must also find d = 2 within
+10%, and a recording without /spontaneous must exit 3.
 Usage: test_dimension_peer.py POPCODE MPIEXEC. Exit 77 (skip) without numpy, scipy, sklearn or h5py.
 """
 import os
+import subprocess
 import sys
 import tempfile
 
@@ -72,11 +77,12 @@ def close(a, b, tol):
     return a.shape == b.shape and np.allclose(a, b, rtol=tol, atol=tol * max(1.0, np.abs(b).max(initial=0)))
 
 
-def check_against_peers(path, metric):
+def check_against_peers(path, metric, group="dimension", X=None):
     with h5py.File(path, "r") as r:
-        d = r["dimension"]
-        resp = r["preprocess/repeat_responses"][()]  # [repeat, stimulus, neuron]
-        X = 0.5 * (resp[0] + resp[1])                  # points = repeat mean, as the stage's default
+        d = r[group]
+        if X is None:
+            resp = r["preprocess/repeat_responses"][()]  # [repeat, stimulus, neuron]
+            X = 0.5 * (resp[0] + resp[1])                  # points = repeat mean, as the stage's default
         idx, dist = d["knn/index"][()], d["knn/distance"][()]
         ks = d["k"][()]
         out = {name: d[name][()] for name in ("two_nn/dimension", "two_nn/dimension_mle", "mle/dimension",
@@ -155,16 +161,84 @@ def check_against_peers(path, metric):
     check(close(out["participation_ratio"], lam.sum() ** 2 / np.sum(lam ** 2), 1e-9), f"{metric}: participation ratio")
     print(f"{metric}: TwoNN {out['two_nn/dimension']:.3f}, MLE {out['mle/dimension']:.3f}, "
           f"PR {out['participation_ratio']:.3f}: equal to the NumPy formulas")
+    return out
 
 
-def compare_runs(a, b, label):
+def compare_runs(a, b, label, group="dimension"):
     with h5py.File(a, "r") as fa, h5py.File(b, "r") as fb:
-        check(np.array_equal(fa["dimension/knn/index"][()], fb["dimension/knn/index"][()]), f"{label}: knn index")
+        check(np.array_equal(fa[f"{group}/knn/index"][()], fb[f"{group}/knn/index"][()]), f"{label}: knn index")
         names = []
-        fa["dimension"].visititems(lambda n, o: names.append(n) if isinstance(o, h5py.Dataset) else None)
+        fa[group].visititems(lambda n, o: names.append(n) if isinstance(o, h5py.Dataset) else None)
         for n in names:
-            va, vb = fa["dimension"][n][()], fb["dimension"][n][()]
-            check(close(va, vb, 1e-10), f"{label}: dimension/{n} differs")
+            va, vb = fa[group][n][()], fb[group][n][()]
+            check(close(va, vb, 1e-10), f"{label}: {group}/{n} differs")
+
+
+SPONT_N, SPONT_GAD, SPONT_T, SPONT_D = 300, 30, 800, 2
+
+
+def write_spont_recording(path, with_spont=True):
+    """Spontaneous activity on a planted 2-sphere (uniform), linearly embedded in the non-GAD neurons."""
+    rng = np.random.default_rng(3)
+    z = rng.standard_normal((SPONT_T, SPONT_D + 1))
+    z /= np.linalg.norm(z, axis=1, keepdims=True)
+    gad = np.zeros(SPONT_N, np.uint8)
+    gad[rng.choice(SPONT_N, SPONT_GAD, replace=False)] = 1
+    spont = rng.standard_normal((SPONT_T, SPONT_N))  # GAD+ neurons: unstructured noise (dropped)
+    spont[:, gad == 0] = z @ rng.standard_normal((SPONT_D + 1, SPONT_N - SPONT_GAD)) + 5.0
+    with h5py.File(path, "w") as f:
+        f.attrs.update(format="popcode-recording", format_version=1, n_images=50, source="planted sphere", units="a.u.")
+        f["responses"] = rng.standard_normal((100, SPONT_N)).astype(np.float32)
+        f["stimulus_id"] = np.tile(np.arange(50, dtype=np.int32), 2)
+        if with_spont:
+            f["spontaneous"] = spont.astype(np.float32)
+        f["neurons/gad_positive"] = gad
+
+
+def spont_job(tmp, name, recording):
+    job = os.path.join(tmp, f"{name}.toml")
+    with open(job, "w") as f:
+        f.write(f"""[job]
+name = "{name}"
+stages = ["preprocess", "dimension-spont"]
+recording = "{recording}"
+results = "{tmp}/{name}.h5"
+[preprocess]
+spont_pcs = 4
+[dimension-spont]
+k = "4,9"
+mle_k = 12
+tile = 300
+""")
+    return job
+
+
+def check_spontaneous(tmp):
+    rec = os.path.join(tmp, "spont_rec.h5")
+    write_spont_recording(rec)
+    paths = {}
+    for ranks in (1, 2, 3):
+        name = f"spont_{ranks}"
+        run_job(POPCODE, MPIEXEC, ranks, spont_job(tmp, name, rec), name)
+        paths[ranks] = os.path.join(tmp, f"{name}.h5")
+    with h5py.File(rec, "r") as f:
+        keep = f["neurons/gad_positive"][()] == 0
+        sp = f["spontaneous"][()].astype(float)[:, keep]
+    X = (sp - sp.mean(0)) / (sp.std(0) + 1e-6)
+    with h5py.File(paths[1], "r") as r:
+        check(np.array_equal(r["preprocess/neuron_index"][()], np.flatnonzero(keep)), "spont: kept neurons")
+    out = check_against_peers(paths[1], "euclidean", "dimension_spont", X)
+    for name in ("two_nn/dimension", "mle/dimension"):
+        check(abs(out[name] - SPONT_D) <= 0.1 * SPONT_D, f"spont: {name} {out[name]:.3f}, planted {SPONT_D}")
+    for ranks in (2, 3):
+        compare_runs(paths[1], paths[ranks], f"spont: 1 vs {ranks} ranks", "dimension_spont")
+    bad = os.path.join(tmp, "nospont_rec.h5")
+    write_spont_recording(bad, with_spont=False)
+    env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
+    r = subprocess.run([MPIEXEC, "-n", "2", "--oversubscribe", POPCODE, "run", spont_job(tmp, "nospont", bad)], env=env,
+                       capture_output=True, text=True, timeout=300)
+    check(r.returncode == 3 and "has no /spontaneous" in r.stderr and "nospont_rec.h5" in r.stderr,
+          f"spont: a recording without /spontaneous gave exit {r.returncode}: {r.stderr[-300:]!r}")
 
 
 with tempfile.TemporaryDirectory() as tmp:
@@ -173,6 +247,7 @@ with tempfile.TemporaryDirectory() as tmp:
         check_against_peers(paths[1], metric)
         for ranks in (2, 3):  # 2 ranks also runs the two-pass histogram (store_mb = 0)
             compare_runs(paths[1], paths[ranks], f"{metric}: 1 vs {ranks} ranks")
+    check_spontaneous(tmp)
 
 if failures:
     print(f"{len(failures)} failure(s)")
