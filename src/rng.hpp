@@ -34,6 +34,8 @@ enum class Stream : std::uint32_t {
   geodesic_sources = 19,  // sampled Dijkstra sources (solvers/geodesic)
   grating = 20,       // grating directions of the orientation experiment (simulator)
   tuning = 21,        // each neuron's von Mises direction tuning (simulator)
+  rf_basis = 22,      // the shared Gabor filters of a low-rank receptive-field population (simulator)
+  rf_coefficients = 23,  // each neuron's weights on those filters (simulator)
 };
 
 class CounterRng {

@@ -223,6 +223,7 @@ void validate(const SimulateOptions& o) {
   need(o.latent_dims >= 0, fmt::format("latent_dims = {} must be >= 0 (0 = automatic)", o.latent_dims));
   need(o.feature_bank >= 1, fmt::format("feature_bank = {} must be >= 1", o.feature_bank));
   need(o.rf_fraction >= 0 && o.rf_fraction <= 1, fmt::format("rf_fraction = {} must be in [0, 1]", o.rf_fraction));
+  need(o.rf_rank >= 0 && o.rf_rank <= 4096, fmt::format("rf_rank = {} must be in [0, 4096]", o.rf_rank));
   need(o.noise >= 0, fmt::format("noise = {} must be >= 0", o.noise));
   need(o.spont_dims >= 0, fmt::format("spont_dims = {} must be >= 0", o.spont_dims));
   need(o.spont_timepoints >= 0, fmt::format("spont_timepoints = {} must be >= 0", o.spont_timepoints));
@@ -286,8 +287,19 @@ SimulateSummary simulate(const Context& ctx, const SimulateOptions& o, const std
   layout.units = "arbitrary (signal s.d. about 1 per neuron)";
   RecordingWriter writer(ctx, path, layout);
   const h5::File& f = writer.file();
+  const bool low_rank = !gratings && o.rf_rank > 0;
   if (gratings) h5::create_dataset<double>(f, "/truth/tuning", {o.neurons, 3});
+  else if (low_rank) h5::create_dataset<double>(f, "/truth/rf_coefficients", {o.neurons, o.rf_rank});
   else h5::create_dataset<double>(f, "/truth/rf_params", {o.neurons, kGaborParamCount});
+  // The shared filters of a low-rank receptive-field population (replicated: rf_rank x pixels).
+  Matrix rf_basis(low_rank ? hw : 0, low_rank ? o.rf_rank : 0);
+  for (std::int64_t b = 0; b < rf_basis.cols(); ++b) {
+    const auto centre = rng.uniform2(Stream::rf_basis, static_cast<std::uint32_t>(b), 1);
+    const GaborParams gp = random_gabor(rng, Stream::rf_basis, static_cast<std::uint32_t>(b),
+                                        centre[0] * static_cast<double>(o.width - 1), centre[1] * static_cast<double>(o.height - 1),
+                                        o.height);
+    render_gabor(gp, o.height, o.width, rf_basis.col(b));
+  }
   h5::create_dataset<double>(f, "/truth/noise_sd", {o.neurons});
   h5::create_dataset<double>(f, "/truth/baseline", {o.neurons});
   if (d > 0) h5::create_dataset<double>(f, "/truth/spont_loadings", {o.neurons, d});
@@ -323,7 +335,16 @@ SimulateSummary simulate(const Context& ctx, const SimulateOptions& o, const std
           const std::uint64_t phase_index = (static_cast<std::uint64_t>(j + 1) * pi) % static_cast<std::uint64_t>(o.neurons);
           w(j, c) = std::sqrt(2.0) * std::cos(2 * M_PI * static_cast<double>(phase_index) / static_cast<double>(o.neurons) + st.loading_phase[j]);
         }
-        if (!gratings) render_gabor(params.back().rf, o.height, o.width, gabors.col(c));
+        if (low_rank) {
+          auto g = gabors.col(c);
+          for (std::int64_t b = 0; b < o.rf_rank; ++b) {
+            const double coef = rng.normal(Stream::rf_coefficients, static_cast<std::uint32_t>(i), static_cast<std::uint32_t>(b));
+            const auto basis = rf_basis.col(b);
+            for (std::int64_t q = 0; q < hw; ++q) g[q] += coef * basis[q];
+          }
+        } else if (!gratings) {
+          render_gabor(params.back().rf, o.height, o.width, gabors.col(c));
+        }
         for (std::int64_t j = 0; j < d; ++j)
           spont_load(j, c) = rng.normal2(Stream::spont_loading, static_cast<std::uint32_t>(i), static_cast<std::uint32_t>(j / 2))[j % 2];
       }
@@ -375,6 +396,9 @@ SimulateSummary simulate(const Context& ctx, const SimulateOptions& o, const std
         position.insert(position.end(), {np.x, np.y, o.plane_spacing * np.plane});
         plane.push_back(np.plane);
         if (gratings) rf_params.insert(rf_params.end(), {np.preferred, np.kappa, np.opposite});
+        else if (low_rank)
+          for (std::int64_t b = 0; b < o.rf_rank; ++b)
+            rf_params.push_back(rng.normal(Stream::rf_coefficients, static_cast<std::uint32_t>(i), static_cast<std::uint32_t>(b)));
         else rf_params.insert(rf_params.end(), {np.rf.cx, np.rf.cy, np.rf.theta, np.rf.freq, np.rf.phase, np.rf.sigma, np.rf.aspect});
         noise_sd.push_back(np.noise_sd);
         baseline.push_back(np.baseline);
@@ -386,7 +410,7 @@ SimulateSummary simulate(const Context& ctx, const SimulateOptions& o, const std
     if (t_spont > 0) writer.write_columns("/spontaneous", own, spont_buf);
     writer.write_rows<double>("/neurons/position", own, position);
     writer.write_rows<std::int32_t>("/neurons/plane", own, plane);
-    writer.write_rows<double>(gratings ? "/truth/tuning" : "/truth/rf_params", own, rf_params);
+    writer.write_rows<double>(gratings ? "/truth/tuning" : low_rank ? "/truth/rf_coefficients" : "/truth/rf_params", own, rf_params);
     writer.write_rows<double>("/truth/noise_sd", own, noise_sd);
     writer.write_rows<double>("/truth/baseline", own, baseline);
     if (d > 0) writer.write_rows<double>("/truth/spont_loadings", own, loadings);
@@ -444,6 +468,13 @@ SimulateSummary simulate(const Context& ctx, const SimulateOptions& o, const std
       h5::write_attribute(out, "/truth/tuning", "columns", std::vector<std::string>{"preferred_direction_rad", "kappa", "opposite_amplitude"});
       h5::write_attribute(out, "/truth/tuning", "description",
                           "von Mises direction tuning exp(kappa (cos(t - phi) - 1)) + beta exp(kappa (cos(t - phi - pi) - 1)) of each neuron");
+    } else if (low_rank) {
+      // rf_basis is (hw x rank) column-major, i.e. rank x height x width row-major.
+      h5::write_all<double>(out, "/truth/rf_basis", {o.rf_rank, o.height, o.width}, rf_basis.values());
+      h5::write_attribute(out, "/truth/rf_basis", "description",
+                          "the shared Gabor filters of the low-rank receptive-field population [filter, row, column]");
+      h5::write_attribute(out, "/truth/rf_coefficients", "description",
+                          "each neuron's weights on /truth/rf_basis: its filter is sum_k c_ik basis_k");
     } else {
       h5::write_attribute(out, "/truth/rf_params", "columns", std::vector<std::string>{"cx_px", "cy_px", "theta_rad", "freq_cycles_per_px", "phase_rad", "sigma_px", "aspect"});
       h5::write_attribute(out, "/truth/rf_params", "description", "Gabor receptive field of each neuron (src/sim/gabor.hpp)");

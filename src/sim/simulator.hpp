@@ -17,7 +17,11 @@
 //               covariance of the power-law part is exactly N c^2 Z diag(lambda) Z^T.
 //   signal      s_i(m) = sqrt(1 - rf) c (Z Lambda^1/2 w_i)(m) + sqrt(rf) g_i(m), where g_i is neuron i's own
 //               Gabor linear-nonlinear response (centre set by its cortical position: retinotopy),
-//               standardised over images.
+//               standardised over images. With rf_rank = r > 0 the receptive fields are instead a low-rank
+//               population: r shared random Gabor filters B_k (centres uniform over the image) and each
+//               neuron's filter sum_k c_ik B_k with c_ik standard normal, so the population's filters span
+//               exactly r dimensions, the model reduced-rank regression assumes (truth: /truth/rf_basis,
+//               /truth/rf_coefficients in place of /truth/rf_params; no retinotopy).
 //   positions   uniform in a 1000 x 1000 um field of view on `planes` planes `plane_spacing` um apart.
 //   responses   r_i(p) = b_i + s_i(image_p) + leak sum_k L_ik a_k h_k(p) + sigma_i e_ip, gray screens
 //               without s; `repeats` presentations per image in blocks of random order.
@@ -45,6 +49,7 @@ struct SimulateOptions {
   std::int64_t latent_dims = 0;        // 0: min(images - 1, feature_bank, (neurons - 1) / 2)
   std::int64_t feature_bank = 1024;
   double rf_fraction = 0.3;            // share of signal variance from each neuron's own Gabor
+  std::int64_t rf_rank = 0;            // 0: independent Gabors; r > 0: filters mixed from r shared Gabors
   double noise = 1.0;                  // trial-to-trial noise s.d. relative to the signal s.d.
   std::int64_t spont_dims = 8;
   std::int64_t spont_timepoints = 1000;

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "io/h5.hpp"
 #include "solvers/cross_repeat.hpp"
@@ -127,27 +128,49 @@ StageSpec rf_stage() {
       log::info("rf: retinotopy over {} neurons: R^2 {:.3f} (azimuth), {:.3f} (elevation)", rt.neurons, rt.r2_x, rt.r2_y);
     }
 
-    // Planted truth (simulated recordings): correlation of each map with the neuron's true Gabor filter.
+    // Planted truth (simulated recordings): correlation of each map with the neuron's true filter, either its
+    // own Gabor (/truth/rf_params) or its mix of the shared filters of a low-rank population
+    // (/truth/rf_coefficients x /truth/rf_basis; no centre to compare there).
     bool truth = false;
+    std::int64_t truth_rank = 0;
+    std::vector<double> basis;
     if (info.has_truth) {
       const h5::File f = h5::File::open(info.path, h5::Access::read_only, ExitCode::bad_input);
       truth = h5::exists(f, "/truth/rf_params") && h5::shape_of(f, "/truth/rf_params").dims ==
                                                        std::vector<std::int64_t>{info.neurons, sim::kGaborParamCount};
+      if (!truth && h5::exists(f, "/truth/rf_coefficients") && h5::exists(f, "/truth/rf_basis")) {
+        const std::vector<std::int64_t> cd = h5::shape_of(f, "/truth/rf_coefficients").dims;
+        const std::vector<std::int64_t> bd = h5::shape_of(f, "/truth/rf_basis").dims;
+        if (cd.size() == 2 && cd[0] == info.neurons && bd == std::vector<std::int64_t>{cd[1], height, width}) {
+          truth = true;
+          truth_rank = cd[1];
+          basis = h5::read_all<double>(f, "/truth/rf_basis");
+        }
+      }
     }
     std::vector<double> corr_rrr, corr_ridge, corr_sta, centre_error;
     if (truth) {
-      const std::vector<double> params = rec.read_neuron_rows(run.ctx, "/truth/rf_params", p.neuron_index, sim::kGaborParamCount);
+      const std::int64_t width_of_row = truth_rank > 0 ? truth_rank : sim::kGaborParamCount;
+      const std::vector<double> params =
+          rec.read_neuron_rows(run.ctx, truth_rank > 0 ? "/truth/rf_coefficients" : "/truth/rf_params", p.neuron_index, width_of_row);
       std::vector<double> g(static_cast<std::size_t>(pixels));
       for (std::int64_t i = 0; i < n; ++i) {
-        const double* q = params.data() + i * sim::kGaborParamCount;
-        sim::GaborParams gp;
-        gp.cx = q[0], gp.cy = q[1], gp.theta = q[2], gp.freq = q[3], gp.phase = q[4], gp.sigma = q[5], gp.aspect = q[6];
-        sim::render_gabor(gp, height, width, g);
+        const double* q = params.data() + i * width_of_row;
+        if (truth_rank > 0) {
+          std::fill(g.begin(), g.end(), 0.0);
+          for (std::int64_t b = 0; b < truth_rank; ++b)
+            for (std::int64_t px_i = 0; px_i < pixels; ++px_i) g[static_cast<std::size_t>(px_i)] += q[b] * basis[static_cast<std::size_t>(b * pixels + px_i)];
+        } else {
+          sim::GaborParams gp;
+          gp.cx = q[0], gp.cy = q[1], gp.theta = q[2], gp.freq = q[3], gp.phase = q[4], gp.sigma = q[5], gp.aspect = q[6];
+          sim::render_gabor(gp, height, width, g);
+          centre_error.push_back(std::hypot(fit.centre_x[static_cast<std::size_t>(i)] - gp.cx, fit.centre_y[static_cast<std::size_t>(i)] - gp.cy));
+        }
         corr_rrr.push_back(pearson(fit.rrr_rf.col(i), g));
         corr_ridge.push_back(pearson(fit.ridge_rf.col(i), g));
         corr_sta.push_back(pearson(fit.sta_rf.col(i), g));
-        centre_error.push_back(std::hypot(fit.centre_x[static_cast<std::size_t>(i)] - gp.cx, fit.centre_y[static_cast<std::size_t>(i)] - gp.cy));
       }
+      if (truth_rank > 0) centre_error.assign(static_cast<std::size_t>(n), std::numeric_limits<double>::quiet_NaN());
     }
     std::vector<double> all_rrr, all_ridge, all_sta, all_err;
     if (truth) {
@@ -190,10 +213,14 @@ StageSpec rf_stage() {
       w.scalar("retinotopy/neurons", rt.neurons, "neurons in the fit (variance explained >= retinotopy_min_ve)");
     }
     if (truth) {
-      per_neuron("truth/corr_rrr", corr_rrr, "correlation over pixels of the RRR map with the planted Gabor filter");
+      per_neuron("truth/corr_rrr", corr_rrr,
+                 "correlation over pixels of the RRR map with the planted filter (the neuron's Gabor, or its mix of the "
+                 "low-rank population's shared Gabors)");
       per_neuron("truth/corr_ridge", corr_ridge, "same for the ridge map");
       per_neuron("truth/corr_sta", corr_sta, "same for the STA map");
-      per_neuron("truth/centre_error", centre_error, "distance in pixels from the estimated centre to the planted centre");
+      per_neuron("truth/centre_error", centre_error,
+                 "distance in pixels from the estimated centre to the planted centre (NaN for a low-rank population)");
+      w.scalar("truth/planted_rank", truth_rank, "rank of the planted filter population (0: an independent Gabor per neuron)");
       for (const auto& [name, v] : {std::pair<const char*, const std::vector<double>&>{"rrr", all_rrr}, {"ridge", all_ridge},
                                     {"sta", all_sta}}) {
         w.scalar(fmt::format("truth/median_corr_{}", name), median_of(v), "median over neurons");

@@ -46,6 +46,7 @@ StageSpec simulate_stage() {
       integer("latent_dims", d.latent_dims, "latent signal dimensions (0: min(images-1, feature_bank, (neurons-1)/2))", 0),
       integer("feature_bank", d.feature_bank, "Gabor features spanning the latent stimulus space", 1),
       real("rf_fraction", d.rf_fraction, "share of signal variance from each neuron's own Gabor receptive field", 0, 1),
+      integer("rf_rank", d.rf_rank, "0: independent Gabor receptive fields; r: each a mix of r shared Gabors (low rank)", 0),
       real("noise", d.noise, "trial-to-trial noise s.d. relative to the signal s.d.", 0),
       integer("spont_dims", d.spont_dims, "shared spontaneous dimensions", 0),
       integer("spont_timepoints", d.spont_timepoints, "spontaneous-activity time points", 0),
@@ -72,6 +73,7 @@ StageSpec simulate_stage() {
     so.latent_dims = o.integer("latent_dims");
     so.feature_bank = o.integer("feature_bank");
     so.rf_fraction = o.real("rf_fraction");
+    so.rf_rank = o.integer("rf_rank");
     so.noise = o.real("noise");
     so.spont_dims = o.integer("spont_dims");
     so.spont_timepoints = o.integer("spont_timepoints");
