@@ -163,16 +163,49 @@ std::vector<std::int64_t> parse_positive_list(const std::string& text, const std
   return values;
 }
 
-std::function<std::string(const OptionValue&)> positive_list_check(const std::string& key, const std::string& example,
-                                                                   bool allow_none) {
-  return [key, example, allow_none](const OptionValue& v) {
+std::vector<double> parse_real_list(const std::string& text, const std::string& key, const std::string& example) {
+  std::vector<double> values;
+  std::size_t at = 0;
+  while (at <= text.size()) {
+    const std::size_t comma = std::min(text.find(',', at), text.size());
+    std::size_t b = at, e = comma;
+    while (b < e && text[b] == ' ') ++b;
+    while (e > b && text[e - 1] == ' ') --e;
+    double v = 0;
+    const auto [end, ec] = std::from_chars(text.data() + b, text.data() + e, v);
+    if (b == e || ec != std::errc() || end != text.data() + e || !std::isfinite(v))
+      throw UsageError(fmt::format("{} = \"{}\": \"{}\" is not a number (expected e.g. \"{}\")", key, text,
+                                   text.substr(b, e - b), example));
+    values.push_back(v);
+    at = comma + 1;
+  }
+  return values;
+}
+
+namespace {
+
+// An OptionSpec::check from a parser of the option's text: the parser's error message, or "".
+template <typename Parse>
+std::function<std::string(const OptionValue&)> check_by(Parse parse) {
+  return [parse](const OptionValue& v) {
     try {
-      parse_positive_list(std::get<std::string>(v), key, example, allow_none);
+      parse(std::get<std::string>(v));
     } catch (const Error& e) {
       return std::string(e.what());
     }
     return std::string();
   };
+}
+
+}  // namespace
+
+std::function<std::string(const OptionValue&)> real_list_check(const std::string& key, const std::string& example) {
+  return check_by([key, example](const std::string& text) { parse_real_list(text, key, example); });
+}
+
+std::function<std::string(const OptionValue&)> positive_list_check(const std::string& key, const std::string& example,
+                                                                   bool allow_none) {
+  return check_by([key, example, allow_none](const std::string& text) { parse_positive_list(text, key, example, allow_none); });
 }
 
 }  // namespace popcode

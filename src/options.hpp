@@ -62,6 +62,12 @@ std::vector<std::int64_t> parse_positive_list(const std::string& text, const std
 std::function<std::string(const OptionValue&)> positive_list_check(const std::string& key, const std::string& example,
                                                                    bool allow_none = false);
 
+// Parses a comma-separated list of finite real numbers ("-15,-10,0.5"; spaces allowed), at least one.
+// Throws UsageError naming `key` and showing `example`.
+std::vector<double> parse_real_list(const std::string& text, const std::string& key, const std::string& example);
+// An OptionSpec::check that accepts exactly what parse_real_list accepts.
+std::function<std::string(const OptionValue&)> real_list_check(const std::string& key, const std::string& example);
+
 // The closest of `candidates` to `word` by edit distance, or "" when none is close.
 std::string closest_match(const std::string& word, const std::vector<std::string>& candidates);
 

@@ -13,6 +13,7 @@
 
 #include "io/h5.hpp"
 #include "solvers/cross_repeat.hpp"
+#include "solvers/gabor_fit.hpp"
 #include "solvers/receptive_fields.hpp"
 #include "src/log.hpp"
 #include "src/sim/gabor.hpp"
@@ -40,10 +41,15 @@ double fraction_at_least(const std::vector<double>& v, double threshold) {
   return finite ? static_cast<double>(hit) / static_cast<double>(finite) : std::nan("");
 }
 
+
+
+std::string join_reals(const std::vector<double>& v) { return fmt::format("{}", fmt::join(v, ",")); }
+
 }  // namespace
 
 StageSpec rf_stage() {
   const RfOptions d;
+  const GaborGrid gd;
   StageSpec s;
   s.name = "rf";
   s.summary = "receptive fields: reduced-rank regression (CanonCor2), ridge and STA; RF centres and retinotopy";
@@ -66,6 +72,24 @@ StageSpec rf_stage() {
                  "neurons enter the retinotopic fit when the test variance explained of their centre map (ridge for sta) reaches this", {}, -1e9, 1.0, {}},
       OptionSpec{"store_maps", OptionType::boolean, true, "write every neuron's RF maps (RRR, ridge, STA: 3 x neurons x pixels)", {},
                  {}, {}, {}},
+      OptionSpec{"gabor_fit", OptionType::boolean, false,
+                 "also fit each neuron's best simple + complex Gabor over the grid below (fitGaborRFs; costly: a nightly job)",
+                 {}, {}, {}, {}},
+      OptionSpec{"gabor_frequencies", OptionType::text, join_reals(gd.frequencies), "Gabor spatial frequencies, cycles/px", {}, {},
+                 {}, real_list_check("gabor_frequencies", "0.01,0.03,0.05")},
+      OptionSpec{"gabor_sizes", OptionType::text, join_reals(gd.sizes), "Gabor envelope s.d. along the carrier, px", {}, {}, {},
+                 real_list_check("gabor_sizes", "3,6,9,12")},
+      OptionSpec{"gabor_ratios", OptionType::text, join_reals(gd.ratios), "envelope s.d. across / along the carrier", {}, {}, {},
+                 real_list_check("gabor_ratios", "1,1.5,2,2.5")},
+      OptionSpec{"gabor_orientations", OptionType::integer, gd.orientations, "orientations k pi / n, k = 0 .. n-1", {}, 1.0,
+                 360.0, {}},
+      OptionSpec{"gabor_phases", OptionType::integer, gd.phases, "phases k 2 pi / n, k = 0 .. n-1", {}, 1.0, 360.0, {}},
+      OptionSpec{"gabor_row_offsets", OptionType::text, join_reals(gd.row_offsets),
+                 "candidate centres: rows relative to the population's median scanned centre, px", {}, {}, {},
+                 real_list_check("gabor_row_offsets", "-15,-10,-5,0,5,10,15")},
+      OptionSpec{"gabor_col_offsets", OptionType::text, join_reals(gd.col_offsets),
+                 "candidate centres: columns relative to the population's median scanned centre, px", {}, {}, {},
+                 real_list_check("gabor_col_offsets", "-20,-10,0,10,20")},
   };
   s.run = [](StageRun& run) {
     const OptionValues& o = run.options;
@@ -94,6 +118,8 @@ StageSpec rf_stage() {
                   fmt::format("{}: /images has {} NaN or Inf pixels in the {} images the responses use", info.path, bad_pixels,
                               images_used),
                   ExitCode::bad_input);
+    Matrix raw_images;
+    if (o.flag("gabor_fit")) raw_images = images;
     const std::int64_t blank = normalise_images(images);
     if (blank > 0) log::warn("rf: {} of {} images are uniform; they carry no pixel information", blank, images_used);
 
@@ -110,6 +136,26 @@ StageSpec rf_stage() {
     const RfFit fit = fit_receptive_fields(run.ctx, p.repeats, images, height, width, ro);
     log::info("rf: normalised test variance explained: RRR rank {} {:.4f} (rank 1 {:.4f}), ridge {:.4f}", fit.rank,
               fit.rank_sweep.back(), fit.rank_sweep.front(), fit.ridge_normalized_ve);
+
+    // Gabor fits (fitGaborRFs) on the raw images.
+    GaborGrid grid;
+    GaborFitResult gabor;
+    if (o.flag("gabor_fit")) {
+      grid.frequencies = parse_real_list(o.text("gabor_frequencies"), "gabor_frequencies", "0.01,0.03");
+      grid.sizes = parse_real_list(o.text("gabor_sizes"), "gabor_sizes", "3,6");
+      grid.ratios = parse_real_list(o.text("gabor_ratios"), "gabor_ratios", "1,1.5");
+      grid.orientations = o.integer("gabor_orientations");
+      grid.phases = o.integer("gabor_phases");
+      grid.row_offsets = parse_real_list(o.text("gabor_row_offsets"), "gabor_row_offsets", "-15,0,15");
+      grid.col_offsets = parse_real_list(o.text("gabor_col_offsets"), "gabor_col_offsets", "-20,0,20");
+      log::info("rf: Gabor fits: {} Gabors at {} x {} candidate centres", grid.count(), grid.row_offsets.size(),
+                grid.col_offsets.size());
+      gabor = fit_gabors(run.ctx, p.repeats, raw_images, height, width, grid);
+      raw_images = Matrix();
+      std::vector<double> ve = allgather_blocks(run.ctx, gabor.ve_test, MPI_DOUBLE);
+      log::info("rf: Gabor fits: normalised test variance explained {:.4f}; per-neuron test variance explained median {:.4f}",
+                gabor.normalized_ve, median_of(ve));
+    }
 
     // Retinotopy: RF centre against cortical position.
     Retinotopy rt;
@@ -204,6 +250,48 @@ StageSpec rf_stage() {
       for (const auto& [name, m] : {std::pair<const char*, const Matrix&>{"rrr/rf", fit.rrr_rf}, {"ridge/rf", fit.ridge_rf},
                                     {"sta/rf", fit.sta_rf}})
         w.distributed<double>(name, total, off, n, pixels, m.values(), "RF map per neuron: neurons x (height * width), row-major pixels");
+    }
+    if (o.flag("gabor_fit")) {
+      per_neuron("gabor/scan_row", gabor.scan_row, "estimateRFs centre: row (0-based) of the blob whose responses correlate best");
+      per_neuron("gabor/scan_col", gabor.scan_col, "estimateRFs centre: column (0-based)");
+      per_neuron("gabor/centre_row", gabor.centre_row, "centre of the kept Gabor, row (0-based px; NaN: no model)");
+      per_neuron("gabor/centre_col", gabor.centre_col, "centre of the kept Gabor, column (0-based px)");
+      std::vector<double> f, sz, ra, ori, ph, frac;
+      for (std::size_t i = 0; i < gabor.index.size(); ++i) {
+        const bool ok = gabor.index[i] >= 0;
+        const GaborParameters gp = ok ? gabor_parameters(grid, gabor.index[i]) : GaborParameters{};
+        const double nan = std::numeric_limits<double>::quiet_NaN();
+        f.push_back(ok ? gp.frequency : nan);
+        sz.push_back(ok ? gp.size : nan);
+        ra.push_back(ok ? gp.ratio : nan);
+        ori.push_back(ok ? gp.orientation : nan);
+        ph.push_back(ok ? gp.phase : nan);
+        frac.push_back(gabor.c_simple[i] / (gabor.c_simple[i] + gabor.c_complex[i]));
+      }
+      w.distributed<std::int64_t>("gabor/index", total, off, n, 1, gabor.index,
+                                  "kept Gabor in the grid's MATLAB ndgrid order (frequency fastest, phase slowest; -1: none)");
+      per_neuron("gabor/frequency", f, "spatial frequency of the kept Gabor, cycles/px");
+      per_neuron("gabor/size", sz, "envelope s.d. along the carrier, px");
+      per_neuron("gabor/ratio", ra, "envelope s.d. across / along the carrier");
+      per_neuron("gabor/orientation", ori, "orientation, radians (the anchor's convention: x' along rows at 0)");
+      per_neuron("gabor/phase", ph, "phase of the simple part, radians");
+      per_neuron("gabor/c_simple", gabor.c_simple, "weight of the rectified simple-cell response (>= 0)");
+      per_neuron("gabor/c_complex", gabor.c_complex, "weight of the complex-cell (energy) response (>= 0)");
+      per_neuron("gabor/b_simple", gabor.b_simple, "train mean of the simple response (subtracted in predictions)");
+      per_neuron("gabor/b_complex", gabor.b_complex, "train mean of the complex response");
+      per_neuron("gabor/simple_fraction", frac, "c_simple / (c_simple + c_complex): how simple a cell is (the anchor's crat)");
+      per_neuron("gabor/variance_explained_train", gabor.ve_train, "1 - mean((pred - r)^2) / mean(r^2) on the train images");
+      per_neuron("gabor/variance_explained_test", gabor.ve_test, "the same on the test images");
+      w.scalar("gabor/normalized_variance_explained", gabor.normalized_ve,
+               "1 - sum(res1 res2) / sum(r1 r2) over neurons and test images, single repeats (the anchor's vvr)");
+      w.replicated("gabor/grid_rows", gabor.grid_rows, "candidate centre rows (0-based px)");
+      w.replicated("gabor/grid_cols", gabor.grid_cols, "candidate centre columns (0-based px)");
+      w.replicated("gabor/frequencies", grid.frequencies, "the grid's frequencies");
+      w.replicated("gabor/sizes", grid.sizes, "the grid's sizes");
+      w.replicated("gabor/ratios", grid.ratios, "the grid's ratios");
+      w.scalar("gabor/orientations", grid.orientations, "orientations k pi / n");
+      w.scalar("gabor/phases", grid.phases, "phases k 2 pi / n");
+      w.scalar("gabor/train_images", gabor.train, "the first floor(S/2) images");
     }
     if (info.has_positions) {
       w.replicated("retinotopy/coef_x", rt.coef_x, "centre_x = c0 + c1 x_um + c2 y_um (pixels, pixels per um)");

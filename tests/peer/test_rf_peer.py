@@ -10,6 +10,9 @@ against NumPy on the same preprocessed responses and images:
   - the full-rank ridge solved directly in pixel space (np.linalg.solve), maps and metrics;
   - the response-weighted average (STA);
   - the retinotopic least-squares map (np.linalg.lstsq on the centres popcode found);
+  - the Gabor fits (gabor_fit, a reduced grid of 128 Gabors at 3 x 3 centres) against the anchor's procedure
+    written out in NumPy with explicit quadrature filters (tests/peer/gabor_numpy.py): scanned centres, kept
+    Gabor and centre, coefficients, train/test and normalised variance explained;
   - everything agrees across rank counts;
   - planted truth (2,800 images as the seed recordings, every neuron's signal from its own Gabor filter,
     default noise): the ridge and STA maps correlate with the planted filters at a median >= 0.7, the centres
@@ -33,10 +36,18 @@ except ImportError as e:
     print(f"SKIP: {e} (install python3-numpy python3-h5py)")
     sys.exit(77)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from gabor_numpy import fit_gabors  # noqa: E402
 from popcode_run import run_job  # noqa: E402
 
 POPCODE, MPIEXEC = sys.argv[1], sys.argv[2]
 LAMBDA, RIDGE_LAMBDA, RANK, PCS = 0.005, 3.0, 25, 100
+GABOR = dict(freqs=[0.03, 0.09], sizes=[2.0, 4.0], ratios=[1.0, 2.0], n_ori=4, n_phase=4, row_offsets=[-4.0, 0.0, 4.0],
+             col_offsets=[-6.0, 0.0, 6.0])
+GABOR_JOB = ("gabor_fit = true\ngabor_frequencies = \"0.03,0.09\"\ngabor_sizes = \"2,4\"\ngabor_ratios = \"1,2\"\n"
+             "gabor_orientations = 4\ngabor_phases = 4\ngabor_row_offsets = \"-4,0,4\"\ngabor_col_offsets = \"-6,0,6\"\n")
+GABOR_KEYS = ["scan_row", "scan_col", "centre_row", "centre_col", "index", "c_simple", "c_complex", "b_simple", "b_complex",
+              "variance_explained_train", "variance_explained_test", "normalized_variance_explained", "grid_rows",
+              "grid_cols"]
 failures = []
 
 
@@ -58,7 +69,7 @@ def run(tmp, ranks, planted=False):
     sim = ("neurons = 1000\nimages = 2800\nrf_fraction = 1.0\nseed = 3\n" if planted else
            "neurons = 300\nimages = 400\nheight = 12\nwidth = 18\nrf_fraction = 1.0\nspont_timepoints = 300\nseed = 11\n")
     rf = "store_maps = false\n" if planted else (f"lambda = {LAMBDA}\nridge_lambda = {RIDGE_LAMBDA}\nrank = {RANK}\n"
-                                                  f"response_pcs = {PCS}\nretinotopy_min_ve = -1e9\n")
+                                                  f"response_pcs = {PCS}\nretinotopy_min_ve = -1e9\n{GABOR_JOB}")
     with open(job, "w") as f:
         f.write(f"""[job]
 name = "{name}"
@@ -143,6 +154,8 @@ def load(path):
                                      "rrr/variance_explained", "centre_x", "centre_y", "retinotopy/coef_x",
                                      "retinotopy/coef_y", "retinotopy/r2_x", "retinotopy/r2_y", "neuron_index", "image_ids"]}
         out["resp"] = f["preprocess/repeat_responses"][()]
+        if "gabor" in g:
+            out.update({f"gabor/{k}": g["gabor"][k][()] for k in GABOR_KEYS})
     return out
 
 
@@ -223,6 +236,21 @@ with tempfile.TemporaryDirectory() as tmp:
         close(results[1][key], want, tol, f"{key} against NumPy")
     print(f"rank sweep (normalised test variance explained): rank 1 {ref['rrr/rank_sweep'][0]:.4f}, "
           f"rank {len(ref['rrr/rank_sweep'])} {ref['rrr/rank_sweep'][-1]:.4f}; ridge {ref['ridge/normalized_variance_explained']:.4f}")
+    with h5py.File(os.path.join(tmp, "rf1_rec.h5"), "r") as f:
+        imgs = f["images"][()][results[1]["image_ids"]]
+        height, width = imgs.shape[1:]
+    resp = results[1]["resp"]
+    gref = fit_gabors(imgs, resp[0], resp[1], height, width, **GABOR)
+    for key in GABOR_KEYS:
+        got, want = results[1][f"gabor/{key}"], gref[key]
+        if key in ("scan_row", "scan_col", "centre_row", "centre_col", "index", "grid_rows", "grid_cols"):
+            check(np.array_equal(got, want), f"gabor/{key}: {np.sum(np.asarray(got) != np.asarray(want))} neurons differ from NumPy")
+        else:
+            close(got, want, 1e-8, f"gabor/{key} against NumPy")
+        ref[f"gabor/{key}"] = want
+    print(f"Gabor fits: normalised test variance explained {gref['normalized_variance_explained']:.4f}, median test "
+          f"variance explained {np.median(gref['variance_explained_test']):.4f}, "
+          f"{len(np.unique(gref['index']))} distinct Gabors kept: equal to NumPy")
     for ranks in (2, 3):
         for key in ref:
             close(results[ranks][key], results[1][key], 1e-9, f"{key} at {ranks} ranks against 1 rank")
