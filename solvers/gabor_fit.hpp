@@ -32,7 +32,7 @@
 // Cost saving, exact in exact arithmetic: cos(a + psi) = cos(psi) cos(a) - sin(psi) sin(a), so the image
 // products are formed once per centre for phase 0 and pi/2 of each (frequency, size, ratio, orientation)
 // ("base" filters); every phase's simple response is cos(psi) R0 + sin(psi) R90, and the complex response
-// sqrt(R0^2 + R90^2) is the same for all phases.
+// sqrt(R0^2 + R90^2) is the same for all phases (R90 = G_pi/2 . x = -sin(a) . x).
 //
 // Distribution and memory: neurons are split over ranks (the preprocessing blocks); the images are
 // replicated. At each centre the base filters are split over ranks, each rank forms its share of the image

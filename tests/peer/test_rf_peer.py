@@ -18,6 +18,11 @@ against NumPy on the same preprocessed responses and images:
     default noise): the ridge and STA maps correlate with the planted filters at a median >= 0.7, the centres
     lie within 2.5 px of the planted ones (median), and the retinotopic map explains >= 90% of the centres'
     variance on both axes;
+  - planted Gabor truth for the Gabor fits (300 neurons x 1,000 images of 36 x 64 px, every neuron a rectified
+    simple cell, the anchor's full grid of 7,168 Gabors at 63 centres): median orientation error below half the
+    grid's 22.5 degree step, median centre error below 3.6 px (the 5 px centre grid), kept frequency correlating
+    >= 0.8 with the planted one, the cells found simple (median simple fraction >= 0.9), and a higher normalised
+    test variance explained than the linear ridge;
   - a planted low-rank population (simulate rf_rank = 10: every neuron's filter a mix of 10 shared Gabors, the
     model reduced-rank regression assumes; 2,800 images, default noise), RRR at rank 10: with lambda = 1 (the
     better of 0.005 and 1 by the stage's own normalised test variance explained, no truth used to choose) the
@@ -116,6 +121,46 @@ def pearson_rows(a, b):
     a = a - a.mean(1, keepdims=True)
     b = b - b.mean(1, keepdims=True)
     return np.sum(a * b, 1) / np.sqrt(np.sum(a * a, 1) * np.sum(b * b, 1))
+
+
+def check_gabor_planted(tmp):
+    name = "rf_gabor_planted"
+    job = os.path.join(tmp, f"{name}.toml")
+    with open(job, "w") as f:
+        f.write(f"""[job]
+name = "{name}"
+stages = ["simulate", "preprocess", "rf"]
+recording = "{tmp}/gabor_rec.h5"
+results = "{tmp}/{name}.h5"
+[simulate]
+neurons = 300
+images = 1000
+rf_fraction = 1.0
+seed = 3
+[rf]
+store_maps = false
+gabor_fit = true
+""")
+    run_job(POPCODE, MPIEXEC, 2, job, name)
+    with h5py.File(os.path.join(tmp, f"{name}.h5"), "r") as f, h5py.File(os.path.join(tmp, "gabor_rec.h5"), "r") as r:
+        g = f["rf/gabor"]
+        truth = r["truth/rf_params"][()][f["rf/neuron_index"][()]]  # cx, cy, theta, freq, phase, sigma, aspect
+        got = {k: g[k][()] for k in ("centre_row", "centre_col", "orientation", "frequency", "simple_fraction")}
+        nve, ridge = float(g["normalized_variance_explained"][()]), float(f["rf/ridge/normalized_variance_explained"][()])
+    centre = np.median(np.hypot(got["centre_row"] - truth[:, 1], got["centre_col"] - truth[:, 0]))
+    # The simulator's carrier runs along u = dx cos(theta) + dy sin(theta) (x = column); the anchor's along
+    # x' = d_row cos(t) + d_col sin(t): the same line for t = pi/2 - theta (mod pi).
+    d = np.abs((np.pi / 2 - truth[:, 2]) % np.pi - got["orientation"] % np.pi)
+    orient = np.degrees(np.median(np.minimum(d, np.pi - d)))
+    freq = np.corrcoef(truth[:, 3], got["frequency"])[0, 1]
+    simple = np.median(got["simple_fraction"])
+    print(f"Gabor fits on planted Gabors: orientation error {orient:.2f} deg, centre error {centre:.2f} px, frequency "
+          f"correlation {freq:.3f}, simple fraction {simple:.2f}; normalised test VE {nve:.4f} (ridge {ridge:.4f})")
+    check(orient < 11.25, f"Gabor fits: median orientation error {orient:.2f} degrees")
+    check(centre < 3.6, f"Gabor fits: median centre error {centre:.2f} px")
+    check(freq >= 0.8, f"Gabor fits: frequency correlation {freq:.3f}")
+    check(simple >= 0.9, f"Gabor fits: median simple fraction {simple:.2f} for planted simple cells")
+    check(nve > ridge, f"Gabor fits explain less test variance ({nve:.4f}) than the ridge ({ridge:.4f})")
 
 
 def check_lowrank(tmp):
@@ -265,6 +310,7 @@ with tempfile.TemporaryDirectory() as tmp:
     check(got["median_centre_error"] <= 2.5, f"median centre error {got['median_centre_error']:.2f} px")
     check(min(got["r2_x"], got["r2_y"]) >= 0.9, f"retinotopy R^2 {got['r2_x']:.3f} / {got['r2_y']:.3f}")
     check_lowrank(tmp)
+    check_gabor_planted(tmp)
 
 if failures:
     sys.exit(f"{len(failures)} check(s) failed")

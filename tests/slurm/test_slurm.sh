@@ -38,13 +38,16 @@ fail() {
   exit 1
 }
 
-# 1. The demo job on 2 tasks.
-demo=$(sbatch --parsable -n 2 "$repo/slurm/popcode.sbatch" "$repo/jobs/demo.toml")
+# 1. The demo job on 2 tasks, scaled down (2,000 neurons x 500 images: every stage, about 5 s instead of 80;
+# the full demo is README command 1). The --set options also check that sbatch passes arguments through.
+demo=$(sbatch --parsable -n 2 "$repo/slurm/popcode.sbatch" "$repo/jobs/demo.toml" --set simulate.neurons=2000 \
+  --set simulate.images=500)
 state=$(wait_for "$demo" 600)
 [[ "$state" == COMPLETED ]] || fail "demo job $demo ended in state '$state'"
 grep -q "2 tasks" "popcode-$demo.out" || fail "the demo did not run on 2 tasks"
 "$binary" summarize demo_results.h5 > demo.csv || fail "demo_results.h5 is not complete"
 grep -q "complete" demo.csv || fail "demo results not complete: $(cat demo.csv)"
+grep -q "2000" demo.csv || fail "the --set options did not reach the job: $(cat demo.csv)"
 echo "demo job $demo: $(tail -n 1 demo.csv)"
 
 # 2. An array over two recordings, then the aggregation job.
