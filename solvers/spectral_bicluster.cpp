@@ -167,6 +167,14 @@ BiclusterResult spectral_bicluster(const Context& ctx, const Matrix& x, const Bi
     }
   }
 
+  double norm2 = 0;
+  for (const double v : a.values()) norm2 += v * v;
+  if (!(ctx.sum(norm2) > 0))
+    throw InputError(fmt::format("spectral biclustering: the normalised {} images x {} neurons matrix is zero (every response "
+                                 "equal); there is no structure to bicluster",
+                                 s, neurons),
+                     true);
+
   // 2. Singular vectors: neurons are the rows here, so u_local is the neuron side and w the image side.
   const TruncatedSvd svd = leading_singular_triplets(ctx, a, n_sv, options.svd);
   a = Matrix();

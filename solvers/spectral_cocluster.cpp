@@ -42,6 +42,13 @@ CoclusterResult spectral_cocluster(const Context& ctx, const Matrix& x, std::int
   for (std::int64_t j = 0; j < s; ++j)
     for (std::int64_t i = 0; i < n; ++i) an(i, j) = x(i, j) * row[static_cast<std::size_t>(j)] * col[static_cast<std::size_t>(i)];
 
+  double norm2 = 0;
+  for (const double v : an.values()) norm2 += v * v;
+  if (!(ctx.sum(norm2) > 0))
+    throw InputError(fmt::format("spectral co-clustering: the scaled {} images x {} neurons matrix is zero (every response "
+                                 "equal); there is no structure to co-cluster",
+                                 s, neurons),
+                     true);
   const TruncatedSvd svd = leading_singular_triplets(ctx, an, l, method);
   CoclusterResult out;
   out.singular_values = svd.singular_values;

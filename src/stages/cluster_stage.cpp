@@ -169,7 +169,7 @@ StageSpec cluster_stage() {
       }
       KmeansOptions cko = ko;
       cko.n_init = static_cast<int>(o.integer("cocluster_n_init"));
-      co = spectral_cocluster(run.ctx, mean, cok, cko, parse_svd_method(o.text("cocluster_svd")));
+      co = naming_recording(run, "cluster", [&] { return spectral_cocluster(run.ctx, mean, cok, cko, parse_svd_method(o.text("cocluster_svd"))); });
       log::info("cluster: spectral co-clustering into {} co-clusters of {} images and {} neurons ({} singular vectors, {})",
                 cok, images, p.neurons_total, co.singular_values.size(), svd_method_name(co.method_used));
     }
@@ -198,7 +198,7 @@ StageSpec cluster_stage() {
       bo.kmeans = ko;
       bo.kmeans.n_init = static_cast<int>(o.integer("bicluster_n_init"));
       bo.svd = parse_svd_method(o.text("bicluster_svd"));
-      bi = spectral_bicluster(run.ctx, repeat_mean, bo);
+      bi = naming_recording(run, "cluster", [&] { return spectral_bicluster(run.ctx, repeat_mean, bo); });
       repeat_mean = Matrix();
       log::info("cluster: spectral biclustering ({}, {} steps; {} of {} singular vectors, {}) into {} image x {} neuron "
                 "clusters of {} images and {} neurons",

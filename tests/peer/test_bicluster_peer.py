@@ -58,14 +58,14 @@ def write_recording(path):
     return img_group, neu_group
 
 
-def run(tmp, ranks, method, svd, image_k=KI, expect_fail=False):
-    name = f"bi{ranks}_{method}_{svd}_{image_k}"
+def run(tmp, ranks, method, svd, image_k=KI, expect_fail=False, recording="rec.h5"):
+    name = f"bi{ranks}_{method}_{svd}_{image_k}_{recording[:-3]}"
     job = os.path.join(tmp, f"{name}.toml")
     with open(job, "w") as f:
         f.write(f"""[job]
 name = "{name}"
 stages = ["preprocess", "cluster"]
-recording = "{tmp}/rec.h5"
+recording = "{tmp}/{recording}"
 results = "{tmp}/{name}.h5"
 [preprocess]
 save_responses = true
@@ -129,8 +129,16 @@ with tempfile.TemporaryDirectory() as tmp:
     ref = runs[(1, "bistochastic", "slepc")]
     # More image clusters than images: exit 3 with a message naming the sizes, at 2 ranks (no hang).
     bad = run(tmp, 2, "bistochastic", "slepc", image_k=S, expect_fail=True)
-    check(bad.returncode == 3 and f"{S} x {KN} biclusters" in bad.stderr and f"{S} images x {N} neurons" in bad.stderr,
-          f"bicluster_k = {S}: exit {bad.returncode}, stderr tail {bad.stderr[-300:]!r}")
+    check(bad.returncode == 3 and f"{S} x {KN} biclusters" in bad.stderr and f"{S} images x {N} neurons" in bad.stderr
+          and "rec.h5" in bad.stderr, f"bicluster_k = {S}: exit {bad.returncode}, stderr tail {bad.stderr[-300:]!r}")
+    # Every response equal: nothing to bicluster, exit 3 naming the recording (SLEPc is never asked).
+    with h5py.File(os.path.join(tmp, "flat.h5"), "w") as f:
+        f.attrs.update(format="popcode-recording", format_version=1, n_images=S, source="flat", units="a.u.")
+        f["responses"] = np.zeros((2 * S, N), np.float32)
+        f["stimulus_id"] = np.tile(np.arange(S, dtype=np.int32), 2)
+    flat = run(tmp, 2, "bistochastic", "slepc", expect_fail=True, recording="flat.h5")
+    check(flat.returncode == 3 and "flat.h5" in flat.stderr and "is zero" in flat.stderr,
+          f"a flat recording: exit {flat.returncode}, stderr tail {flat.stderr[-300:]!r}")
     x = 0.5 * (ref["resp"][0] + ref["resp"][1])  # images x neurons, as sklearn takes it
     planted_images = img_group[ref["ids"]]
     sk_norm = {"bistochastic": skb._bistochastic_normalize(x), "scale": skb._scale_normalize(x)[0],
