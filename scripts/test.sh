@@ -21,9 +21,11 @@ echo "test.sh: main build and tests took $(( $(date +%s) - start )) s"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DPOPCODE_SANITIZE=address,undefined >/dev/null
 cmake --build build-asan -j "$(nproc)" --target popcode_unit_tests mpi_partition mpi_linalg mpi_io mpi_geometry mpi_train
 export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-(cd build-asan && ctest --output-on-failure -L 'unit|mpi' --timeout 900)
+# 1 and 3 ranks (3 gives uneven blocks); the 2-rank runs are in the main suite above, and dropping them here
+# keeps CI under its 30 minutes.
+(cd build-asan && ctest --output-on-failure -L 'unit|mpi' -E '_np2$' --timeout 900)
 unset ASAN_OPTIONS UBSAN_OPTIONS
 
 # libFuzzer targets of the binary readers (npy, npz, pickle, MAT, Sensorium meta), a bounded time each.
-FUZZ_SECONDS=${FUZZ_SECONDS:-10} bash tests/fuzz/run.sh build-fuzz
+FUZZ_SECONDS=${FUZZ_SECONDS:-6} bash tests/fuzz/run.sh build-fuzz
 echo "test.sh: all tests passed in $(( $(date +%s) - start )) s"
