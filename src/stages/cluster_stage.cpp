@@ -169,7 +169,8 @@ StageSpec cluster_stage() {
       }
       KmeansOptions cko = ko;
       cko.n_init = static_cast<int>(o.integer("cocluster_n_init"));
-      co = naming_recording(run, "cluster", [&] { return spectral_cocluster(run.ctx, mean, cok, cko, parse_svd_method(o.text("cocluster_svd"))); });
+      const SvdMethod svd = parse_svd_method(o.text("cocluster_svd"));
+      co = naming_recording(run, "cluster", [&] { return spectral_cocluster(run.ctx, mean, cok, cko, svd); });
       log::info("cluster: spectral co-clustering into {} co-clusters of {} images and {} neurons ({} singular vectors, {})",
                 cok, images, p.neurons_total, co.singular_values.size(), svd_method_name(co.method_used));
     }

@@ -41,8 +41,6 @@ double fraction_at_least(const std::vector<double>& v, double threshold) {
   return finite ? static_cast<double>(hit) / static_cast<double>(finite) : std::nan("");
 }
 
-
-
 std::string join_reals(const std::vector<double>& v) { return fmt::format("{}", fmt::join(v, ",")); }
 
 }  // namespace
@@ -150,7 +148,8 @@ StageSpec rf_stage() {
       grid.col_offsets = parse_real_list(o.text("gabor_col_offsets"), "gabor_col_offsets", "-20,0,20");
       log::info("rf: Gabor fits: {} Gabors at {} x {} candidate centres", grid.count(), grid.row_offsets.size(),
                 grid.col_offsets.size());
-      gabor = naming_recording(run, "rf", [&] { return fit_gabors(run.ctx, p.repeats, raw_images, height, width, grid); });
+      gabor = naming_recording(run, "rf",
+                               [&] { return fit_gabors(run.ctx, p.repeats, raw_images, height, width, grid); });
       raw_images = Matrix();
       std::vector<double> ve = allgather_blocks(run.ctx, gabor.ve_test, MPI_DOUBLE);
       log::info("rf: Gabor fits: normalised test variance explained {:.4f}; per-neuron test variance explained median {:.4f}",
