@@ -142,44 +142,48 @@ std::string closest_match(const std::string& word, const std::vector<std::string
   return best;
 }
 
-std::vector<std::int64_t> parse_positive_list(const std::string& text, const std::string& key, const std::string& example,
-                                              bool allow_none) {
-  std::vector<std::int64_t> values;
-  if (allow_none && (text.empty() || text == "none")) return values;
+namespace {
+
+// Parses each comma-separated item of `text` (spaces around items ignored) as a T with from_chars; `ok` says
+// whether a parsed value is acceptable; otherwise `fail(item)` throws.
+template <typename T, typename Ok, typename Fail>
+std::vector<T> parse_list(const std::string& text, Ok ok, Fail fail) {
+  std::vector<T> values;
   std::size_t at = 0;
   while (at <= text.size()) {
     const std::size_t comma = std::min(text.find(',', at), text.size());
     std::size_t b = at, e = comma;
     while (b < e && text[b] == ' ') ++b;
     while (e > b && text[e - 1] == ' ') --e;
-    std::int64_t v = 0;
+    T v{};
     const auto [end, ec] = std::from_chars(text.data() + b, text.data() + e, v);
-    if (b == e || ec != std::errc() || end != text.data() + e || v < 1)
-      throw UsageError(fmt::format("{} = \"{}\": \"{}\" is not a positive integer (expected e.g. \"{}\"{})", key, text,
-                                   text.substr(b, e - b), example, allow_none ? " or \"none\"" : ""));
+    if (b == e || ec != std::errc() || end != text.data() + e || !ok(v)) fail(text.substr(b, e - b));
     values.push_back(v);
     at = comma + 1;
   }
   return values;
 }
 
+}  // namespace
+
+std::vector<std::int64_t> parse_positive_list(const std::string& text, const std::string& key, const std::string& example,
+                                              bool allow_none) {
+  if (allow_none && (text.empty() || text == "none")) return {};
+  return parse_list<std::int64_t>(
+      text, [](std::int64_t v) { return v >= 1; },
+      [&](const std::string& item) {
+        throw UsageError(fmt::format("{} = \"{}\": \"{}\" is not a positive integer (expected e.g. \"{}\"{})", key, text,
+                                     item, example, allow_none ? " or \"none\"" : ""));
+      });
+}
+
 std::vector<double> parse_real_list(const std::string& text, const std::string& key, const std::string& example) {
-  std::vector<double> values;
-  std::size_t at = 0;
-  while (at <= text.size()) {
-    const std::size_t comma = std::min(text.find(',', at), text.size());
-    std::size_t b = at, e = comma;
-    while (b < e && text[b] == ' ') ++b;
-    while (e > b && text[e - 1] == ' ') --e;
-    double v = 0;
-    const auto [end, ec] = std::from_chars(text.data() + b, text.data() + e, v);
-    if (b == e || ec != std::errc() || end != text.data() + e || !std::isfinite(v))
-      throw UsageError(fmt::format("{} = \"{}\": \"{}\" is not a number (expected e.g. \"{}\")", key, text,
-                                   text.substr(b, e - b), example));
-    values.push_back(v);
-    at = comma + 1;
-  }
-  return values;
+  return parse_list<double>(
+      text, [](double v) { return std::isfinite(v); },
+      [&](const std::string& item) {
+        throw UsageError(fmt::format("{} = \"{}\": \"{}\" is not a number (expected e.g. \"{}\")", key, text, item,
+                                     example));
+      });
 }
 
 namespace {
