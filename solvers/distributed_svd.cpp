@@ -42,17 +42,10 @@ void left_vectors(const Matrix& a_local, const Matrix& w, const std::vector<doub
 }
 
 TruncatedSvd by_gram(const Context& ctx, const Matrix& a_local, std::int64_t k) {
-  TruncatedSvd out;
-  out.method_used = SvdMethod::gram;
-  Matrix g;
-  gram(a_local, g);                                   // G <- A_local^T A_local
-  ctx.allreduce_sum(g.values());                      // G <- sum over ranks
-  std::vector<double> lambda = symmetric_eigen(g, k, &out.w);  // G W = W Lambda, top k
-  canonical_signs(out.w);
-  out.singular_values.resize(lambda.size());
-  for (std::size_t j = 0; j < lambda.size(); ++j) out.singular_values[j] = std::sqrt(std::max(lambda[j], 0.0));
-  left_vectors(a_local, out.w, out.singular_values, out.u_local);
-  return out;
+  Matrix g = allreduced_gram(ctx, a_local);
+  Matrix w;
+  std::vector<double> lambda = symmetric_eigen(g, k, &w);  // G W = W Lambda, top k
+  return triplets_from_gram(a_local, std::move(lambda), std::move(w));
 }
 
 struct PetscObjects {
@@ -126,6 +119,24 @@ TruncatedSvd by_slepc(const Context& ctx, const Matrix& a_local, std::int64_t k,
 }
 
 }  // namespace
+
+Matrix allreduced_gram(const Context& ctx, const Matrix& a_local) {
+  Matrix g;
+  gram(a_local, g);                 // G <- A_local^T A_local
+  ctx.allreduce_sum(g.values());    // G <- sum over ranks
+  return g;
+}
+
+TruncatedSvd triplets_from_gram(const Matrix& a_local, std::vector<double> lambda, Matrix w) {
+  TruncatedSvd out;
+  out.method_used = SvdMethod::gram;
+  out.w = std::move(w);
+  canonical_signs(out.w);
+  out.singular_values.resize(lambda.size());
+  for (std::size_t j = 0; j < lambda.size(); ++j) out.singular_values[j] = std::sqrt(std::max(lambda[j], 0.0));
+  left_vectors(a_local, out.w, out.singular_values, out.u_local);
+  return out;
+}
 
 TruncatedSvd leading_singular_triplets(const Context& ctx, const Matrix& a_local, std::int64_t k, SvdMethod method,
                                        double tol) {

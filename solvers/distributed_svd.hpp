@@ -37,4 +37,13 @@ struct TruncatedSvd {
 TruncatedSvd leading_singular_triplets(const Context& ctx, const Matrix& a_local, std::int64_t k, SvdMethod method,
                                        double tol = 1e-12);
 
+// The gram method in its two halves, for a caller that runs the replicated eigen-decomposition on one rank
+// while another rank does other replicated work (the rf stage). Between them the caller computes the `k`
+// leading eigenpairs of G (symmetric_eigen) and broadcasts them.
+// Collective: G = A^T A (T x T), summed over ranks, on every rank.
+Matrix allreduced_gram(const Context& ctx, const Matrix& a_local);
+// Local: canonical signs, S = sqrt(max(lambda, 0)) and this rank's rows of U = A W S^-1 from the k leading
+// eigenpairs of G (lambda descending, W T x k).
+TruncatedSvd triplets_from_gram(const Matrix& a_local, std::vector<double> lambda, Matrix w);
+
 }  // namespace popcode

@@ -144,22 +144,38 @@ RfFit fit_receptive_fields(const Context& ctx, const Matrix& repeats, const Matr
   for (std::int64_t j = 0; j < s; ++j)
     for (std::int64_t i = 0; i < n; ++i) y(i, j) -= b0[static_cast<std::size_t>(i)];
 
-  // Response PCs (replicated S x k scores V = A B; local loadings C).
+  // Two replicated decompositions: the k leading eigenpairs of the responses' S x S Gram (response PCs:
+  // replicated S x k scores V = A B, local loadings C) and the thin SVD of the centred train images,
+  // X_c = W diag(sigma) U^T (P x ntr). Each runs on one rank (the first and the last) and is broadcast, so
+  // at two or more ranks they overlap instead of being repeated on every rank. Same LAPACK calls on the
+  // same input as a replicated run, so the numbers do not depend on the rank count.
   const std::int64_t k = std::min({options.response_pcs, neurons, s});
   fit.response_pcs = k;
-  const TruncatedSvd pcs = leading_singular_triplets(ctx, y, k, SvdMethod::gram);
-
-  // Thin SVD of the centred train images: X_c = W diag(sigma) U^T (P x ntr).
+  Matrix gram_y = allreduced_gram(ctx, y);
   std::vector<double> xbar(static_cast<std::size_t>(p), 0.0);
   for (std::int64_t j = 0; j < ntr; ++j)
     for (std::int64_t q = 0; q < p; ++q) xbar[static_cast<std::size_t>(q)] += images(q, j);
   for (double& v : xbar) v /= static_cast<double>(ntr);
-  Matrix xc(p, ntr);
-  for (std::int64_t j = 0; j < ntr; ++j)
-    for (std::int64_t q = 0; q < p; ++q) xc(q, j) = images(q, j) - xbar[static_cast<std::size_t>(q)];
-  Matrix wpix, ut;
-  const std::vector<double> sigma = thin_svd(xc, wpix, ut);
-  const auto r = static_cast<std::int64_t>(sigma.size());
+  const std::int64_t r = std::min(p, ntr);
+  const int pc_rank = 0, image_rank = ctx.size() - 1;
+  std::vector<double> lambda(static_cast<std::size_t>(k)), sigma(static_cast<std::size_t>(r));
+  Matrix pc_w(s, k), wpix(p, r), ut(r, ntr);
+  on_every_rank(ctx, [&] {
+    if (ctx.rank() == pc_rank) lambda = symmetric_eigen(gram_y, k, &pc_w);
+    if (ctx.rank() == image_rank) {
+      Matrix xc(p, ntr);
+      for (std::int64_t j = 0; j < ntr; ++j)
+        for (std::int64_t q = 0; q < p; ++q) xc(q, j) = images(q, j) - xbar[static_cast<std::size_t>(q)];
+      sigma = thin_svd(xc, wpix, ut);
+    }
+  });
+  gram_y = Matrix();
+  ctx.broadcast(lambda, pc_rank);
+  ctx.broadcast(pc_w.values(), pc_rank);
+  ctx.broadcast(sigma, image_rank);
+  ctx.broadcast(wpix.values(), image_rank);
+  ctx.broadcast(ut.values(), image_rank);
+  const TruncatedSvd pcs = triplets_from_gram(y, std::move(lambda), std::move(pc_w));
   double total_var = 0;
   for (const double v : sigma) total_var += v * v / dof;
   if (!(total_var > 0)) throw InputError("rf: the train images are all the same: no receptive field can be fitted", true);
