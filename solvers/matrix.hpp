@@ -6,11 +6,51 @@
 // vector restricted to the local neurons is one contiguous column. This is exactly the memory layout of
 // an HDF5 row-major (samples x neurons) hyperslab, and the local row block of a PETSc MATMPIDENSE matrix
 // of shape neurons x samples.
+#include <sys/mman.h>
+
 #include <cstdint>
+#include <cstdlib>
+#include <memory>
+#include <new>
 #include <span>
 #include <vector>
 
 namespace popcode {
+
+// The allocator of Matrix storage. Blocks of 8 MiB and more are 2 MiB-aligned and marked MADV_HUGEPAGE,
+// so that with transparent huge pages in "madvise" mode (the Debian default) the first touch of a large
+// matrix takes one page fault per 2 MiB instead of one per 4 KiB. Measured on this project's 2-core VM: the
+// rf stage at 2 ranks made about 590,000 faults and spent 9.1-9.6 s; with huge pages 7.6 s, and 14.9 s
+// -> 14.5 s at 1 rank (concurrent faults from several ranks are what costs most). Where THP is "never" the
+// advice is ignored and nothing changes but the alignment. Smaller blocks use the ordinary heap.
+template <typename T>
+struct LargePageAllocator {
+  using value_type = T;
+  static constexpr std::size_t kPage = std::size_t{2} << 20;
+  static constexpr std::size_t kLarge = std::size_t{8} << 20;
+  LargePageAllocator() = default;
+  template <typename U>
+  LargePageAllocator(const LargePageAllocator<U>&) {}  // NOLINT(google-explicit-constructor): allocator rebinding
+
+  T* allocate(std::size_t n) {
+    const std::size_t bytes = n * sizeof(T);
+    if (bytes < kLarge) return std::allocator<T>().allocate(n);
+    const std::size_t rounded = (bytes + kPage - 1) / kPage * kPage;
+    void* p = std::aligned_alloc(kPage, rounded);
+    if (!p) throw std::bad_alloc();
+    madvise(p, rounded, MADV_HUGEPAGE);  // advice only: failure (e.g. no THP) leaves ordinary pages
+    return static_cast<T*>(p);
+  }
+  void deallocate(T* p, std::size_t n) {
+    if (n * sizeof(T) < kLarge) {
+      std::allocator<T>().deallocate(p, n);
+    } else {
+      std::free(p);
+    }
+  }
+  template <typename U>
+  bool operator==(const LargePageAllocator<U>&) const { return true; }
+};
 
 class Matrix {
  public:
@@ -50,7 +90,7 @@ class Matrix {
  private:
   std::int64_t rows_ = 0;
   std::int64_t cols_ = 0;
-  std::vector<double> data_;
+  std::vector<double, LargePageAllocator<double>> data_;
 };
 
 }  // namespace popcode
