@@ -24,7 +24,11 @@ namespace {
 volatile std::sig_atomic_t g_signal = 0;
 extern "C" void note_signal(int sig) { g_signal = sig; }
 
-// Installs the trainer's SIGTERM/SIGUSR1 handlers for the lifetime of one train_model call.
+// Installs the trainer's SIGTERM/SIGUSR1 handlers for the lifetime of one train_model call. A signal that
+// arrives after the last agreed check (during the final checkpoint, or as the call returns) has not
+// stopped training; it is not dropped: once the old handlers are back it is raised again, so the process
+// ends as it would have outside training, after this run's finished checkpoint is on disk. (Before, the
+// next fold's scope cleared the flag and the job ran on, and Slurm's SIGUSR1 warning was lost.)
 class SignalScope {
  public:
   SignalScope() {
@@ -38,11 +42,17 @@ class SignalScope {
   ~SignalScope() {
     sigaction(SIGTERM, &old_term_, nullptr);
     sigaction(SIGUSR1, &old_usr1_, nullptr);
+    const int pending = g_signal;
+    g_signal = 0;
+    if (pending != 0 && !acted_on_) std::raise(pending);
   }
+  // Training stopped on the signal; the caller re-raises it (reraise_training_signal) after its own records.
+  void acted_on() { acted_on_ = true; }
   SignalScope(const SignalScope&) = delete;
   SignalScope& operator=(const SignalScope&) = delete;
 
  private:
+  bool acted_on_ = false;
   struct sigaction old_term_ {}, old_usr1_ {};
 };
 
@@ -353,6 +363,7 @@ TrainHistory train_model(DataParallel& dp, Model& model, const ShardedSamples& t
           write_checkpoint(dp, net, *opt, saved, h, o);
         }
         if (sig != 0 || by_count) {
+          signals.acted_on();
           h.interrupted = true;
           h.signal = static_cast<int>(sig);
           log::info("{}: stopped at step {} ({}); {}", o.label, st.step,
