@@ -226,23 +226,32 @@ RfFit fit_receptive_fields(const Context& ctx, const Matrix& repeats, const Matr
   fit.rrr_rf = Matrix(p, n);
   gemm(Trans::no, Trans::yes, 1.0, b, loads, 0.0, fit.rrr_rf);
 
-  // Rank sweep: add one rank-one term of the prediction at a time.
+  // Rank sweep: res_c = sum (r1 - P_c)(r2 - P_c) over local neurons and test images, for the rank-c prediction
+  // P_c = L[:, :c] Z[:, :c]^T (L = loads, Z = z), without forming P_c per rank:
+  //   res_c = sum r1 r2 - sum_{c' < c} L_c'^T ((r1 + r2) Z)_c' + sum_{a, b < c} (L^T L)_ab (Z^T Z)_ab,
+  // two GEMMs and two rank x rank products in place of `rank` passes over the n x nte block.
   auto r1 = [&](std::int64_t i, std::int64_t j) { return repeats(i, ntr + j) - b0[static_cast<std::size_t>(i)]; };
   auto r2 = [&](std::int64_t i, std::int64_t j) { return repeats(i, s + ntr + j) - b0[static_cast<std::size_t>(i)]; };
   Matrix pred(n, nte);
   std::vector<double> sweep(static_cast<std::size_t>(2 * rank + 1), 0.0);
   for (std::int64_t j = 0; j < nte; ++j)
-    for (std::int64_t i = 0; i < n; ++i) sweep[0] += r1(i, j) * r2(i, j);
+    for (std::int64_t i = 0; i < n; ++i) {
+      const double u = r1(i, j), v = r2(i, j);
+      sweep[0] += u * v;
+      pred(i, j) = u + v;
+    }
+  Matrix sum_z(n, rank), ll(rank, rank), zz(rank, rank);
+  gemm(Trans::no, Trans::no, 1.0, pred, z, 0.0, sum_z);
+  gemm(Trans::yes, Trans::no, 1.0, loads, loads, 0.0, ll);
+  gemm(Trans::yes, Trans::no, 1.0, z, z, 0.0, zz);
+  double linear = 0, quadratic = 0;
   for (std::int64_t c = 0; c < rank; ++c) {
-    double res = 0;
-    for (std::int64_t j = 0; j < nte; ++j)
-      for (std::int64_t i = 0; i < n; ++i) {
-        double& v = pred(i, j);
-        v += loads(i, c) * z(j, c);
-        res += (r1(i, j) - v) * (r2(i, j) - v);
-      }
-    sweep[static_cast<std::size_t>(1 + c)] = res;
+    for (std::int64_t i = 0; i < n; ++i) linear += loads(i, c) * sum_z(i, c);
+    for (std::int64_t a2 = 0; a2 < c; ++a2) quadratic += 2 * ll(a2, c) * zz(a2, c);
+    quadratic += ll(c, c) * zz(c, c);
+    sweep[static_cast<std::size_t>(1 + c)] = sweep[0] - linear + quadratic;
   }
+  gemm(Trans::no, Trans::yes, 1.0, loads, z, 0.0, pred);  // the full-rank test prediction
   ctx.allreduce_sum(std::span<double>(sweep.data(), static_cast<std::size_t>(1 + rank)));
   for (std::int64_t c = 0; c < rank; ++c) fit.rank_sweep.push_back(1.0 - sweep[static_cast<std::size_t>(1 + c)] / sweep[0]);
 
