@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <csignal>
+
 #include <filesystem>
 
 #include "partition/block_layout.hpp"
@@ -170,6 +172,45 @@ TEST(Trainer, ResumedRunEqualsUninterruptedBitForBit) {
     EXPECT_EQ(fresh.history.resumed_from_step, -1);
     EXPECT_TRUE(bitwise_equal(whole.params, fresh.params));
   }
+}
+
+volatile std::sig_atomic_t g_usr1_seen = 0;
+extern "C" void record_usr1(int) { g_usr1_seen = 1; }
+
+// A signal that arrives after the last agreed stop check (here raised by the validation metric of the last
+// epoch, after that epoch's last step) did not stop training; it must not be dropped either: train_model
+// returns normally and then hands the signal to the handler that was installed before it.
+TEST(Trainer, SignalAfterTheLastCheckReachesThePreviousHandler) {
+  const Context ctx(MPI_COMM_WORLD);
+  const auto [x, y] = dataset();
+  torch::manual_seed(77);
+  MlpOptions mo;
+  mo.hidden = {8};
+  Model model = as_model(make_mlp(kFeatures, kClasses, mo));
+  DataParallel dp(ctx, torch::Device(torch::kCPU), 25 << 20);
+  const ShardedSamples train = shard(ctx, x.slice(0, 0, 81), y.slice(0, 0, 81), false);
+  const ShardedSamples val = shard(ctx, x.slice(0, 81), y.slice(0, 81), false);
+  ASSERT_GT(val.inputs.size(0), 0) << "every rank needs validation samples for this test";
+  TrainOptions to;
+  to.epochs = 3;
+  to.batch_size = 27;
+  int evaluations = 0;
+  const SampleLoss metric = [&](const torch::Tensor& out, const torch::Tensor& t) {
+    if (++evaluations == to.epochs) std::raise(SIGUSR1);
+    return out.argmax(1).eq(t).to(torch::kFloat64);
+  };
+  struct sigaction sa {}, previous {};
+  sa.sa_handler = record_usr1;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGUSR1, &sa, &previous);
+  g_usr1_seen = 0;
+  const TrainHistory h = train_model(dp, model, train, val, cross_entropy(), metric, to);
+  const bool seen = g_usr1_seen != 0;
+  sigaction(SIGUSR1, &previous, nullptr);
+  EXPECT_EQ(evaluations, 3);
+  EXPECT_FALSE(h.interrupted);
+  EXPECT_EQ(h.steps, 9);
+  EXPECT_TRUE(seen) << "the signal raised after the last check was dropped";
 }
 
 TEST(Trainer, BucketsDoNotChangeTheSums) {
