@@ -1,6 +1,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdint>
+#include <utility>
 
 #include "solvers/dense.hpp"
 #include "src/rng.hpp"
@@ -102,6 +104,32 @@ TEST(Dense, SingularVectorsReconstructAndSignsAreCanonical) {
   canonical_signs(u);
   canonical_signs(flipped);
   for (std::int64_t i = 0; i < u.size(); ++i) EXPECT_EQ(u.data()[i], flipped.data()[i]);
+}
+
+}  // namespace
+}  // namespace popcode
+
+namespace popcode {
+namespace {
+
+// Matrix storage of 8 MiB and more starts on a 2 MiB boundary (so it can be backed by huge pages); smaller
+// storage comes from the ordinary heap; both keep their values through keep(), copies and moves.
+TEST(MatrixStorage, LargeBlocksAreHugePageAligned) {
+  constexpr std::uintptr_t kTwoMiB = std::uintptr_t{2} << 20;
+  Matrix big(1024, 1025);  // 8.0 MiB + 8 KiB
+  EXPECT_EQ(reinterpret_cast<std::uintptr_t>(big.data()) % kTwoMiB, 0u);
+  for (std::int64_t j = 0; j < big.cols(); ++j)
+    for (std::int64_t i = 0; i < big.rows(); ++i) big(i, j) = static_cast<double>(i + 1000 * j);
+  Matrix copy = big;
+  EXPECT_EQ(reinterpret_cast<std::uintptr_t>(copy.data()) % kTwoMiB, 0u);
+  EXPECT_EQ(copy(1023, 1024), 1023.0 + 1024000.0);
+  copy.keep({1, 5}, {0, 1024});
+  EXPECT_EQ(copy.rows(), 2);
+  EXPECT_EQ(copy(1, 1), 5.0 + 1024000.0);
+  Matrix moved = std::move(big);
+  EXPECT_EQ(moved(7, 3), 3007.0);
+  Matrix small(10, 10, 2.5);  // 800 bytes: ordinary heap
+  EXPECT_EQ(small(9, 9), 2.5);
 }
 
 }  // namespace
