@@ -233,7 +233,7 @@ RfFit fit_receptive_fields(const Context& ctx, const Matrix& repeats, const Matr
   auto r1 = [&](std::int64_t i, std::int64_t j) { return repeats(i, ntr + j) - b0[static_cast<std::size_t>(i)]; };
   auto r2 = [&](std::int64_t i, std::int64_t j) { return repeats(i, s + ntr + j) - b0[static_cast<std::size_t>(i)]; };
   Matrix pred(n, nte);
-  std::vector<double> sweep(static_cast<std::size_t>(2 * rank + 1), 0.0);
+  std::vector<double> sweep(static_cast<std::size_t>(rank + 1), 0.0);
   for (std::int64_t j = 0; j < nte; ++j)
     for (std::int64_t i = 0; i < n; ++i) {
       const double u = r1(i, j), v = r2(i, j);

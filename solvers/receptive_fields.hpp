@@ -32,7 +32,10 @@
 // replicated: the S x P images with their centred copies and the train SVD take about 5 S P doubles per rank
 // (measured: +160 MiB per rank for 2,800 images of 36 x 64 px at 10,000 neurons on 2 ranks). The only collective
 // products are the S x S Gram of the response PCs (one allreduce, solvers/distributed_svd.hpp) and scalar
-// sums for the metrics; RF maps are local (P doubles per local neuron per method).
+// sums for the metrics; RF maps are local (P doubles per local neuron per method). The two replicated
+// decompositions (the Gram's leading eigenpairs, the train images' SVD) are each computed on one rank, the
+// first and the last, and broadcast (about 8 (S k + P ntr + ntr^2) bytes), so at two ranks or more they run
+// side by side; the centred train copy for the SVD exists on the last rank only.
 #include <cstdint>
 #include <span>
 #include <string>
