@@ -20,11 +20,12 @@ namespace popcode {
 // The allocator of Matrix storage. Blocks of 8 MiB and more are 2 MiB-aligned and marked MADV_HUGEPAGE,
 // so that with transparent huge pages in "madvise" mode (the Debian default) the first touch of a large
 // matrix takes one page fault per 2 MiB instead of one per 4 KiB. Measured on this project's 2-core VM: the
-// rf stage at 2 ranks made about 590,000 faults and spent 9.1-9.6 s; with huge pages 7.6 s, and 14.9 s
-// -> 14.5 s at 1 rank (concurrent faults from several ranks are what costs most). The price is memory: the
-// process peak per rank rose by 142 MiB on the 10,000-neuron benchmarks and by 34 MiB on the demo
-// (bench/README.md); mapping each block with its own mmap instead measured worse. Where THP is "never" the
-// advice is ignored and nothing changes but the alignment. Smaller blocks use the ordinary heap.
+// rf stage at 2 ranks made about 590,000 faults and spent 9.1-9.6 s; with this allocator 170,000 faults and
+// 7.9-8.1 s, and 14.0-15.0 s at 1 rank against 14.9 s (concurrent faults from several ranks are what costs
+// most). The price is memory: the process peak per rank rose by 142 MiB on the 10,000-neuron benchmarks
+// and by 34 MiB on the demo (bench/README.md); mapping each block with its own mmap instead measured worse.
+// Where THP is "never" the advice is ignored and nothing changes but the alignment. Smaller blocks use the
+// ordinary heap.
 template <typename T>
 struct LargePageAllocator {
   using value_type = T;
