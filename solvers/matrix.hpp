@@ -19,13 +19,22 @@ namespace popcode {
 
 // The allocator of Matrix storage. Blocks of 8 MiB and more are 2 MiB-aligned and marked MADV_HUGEPAGE,
 // so that with transparent huge pages in "madvise" mode (the Debian default) the first touch of a large
-// matrix takes one page fault per 2 MiB instead of one per 4 KiB. Measured on this project's 2-core VM: the
-// rf stage at 2 ranks made about 590,000 faults and spent 9.1-9.6 s; with this allocator 170,000 faults and
-// 7.9-8.1 s, and 14.0-15.0 s at 1 rank against 14.9 s (concurrent faults from several ranks are what costs
-// most). The price is memory: the process peak per rank rose by 142 MiB on the 10,000-neuron benchmarks
-// and by 34 MiB on the demo (bench/README.md); mapping each block with its own mmap instead measured worse.
-// Where THP is "never" the advice is ignored and nothing changes but the alignment. Smaller blocks use the
-// ordinary heap.
+// matrix takes one page fault per 2 MiB instead of one per 4 KiB. Measured on this project's 2-core VM (rf
+// stage, 10,000 neurons x 2,800 images): at 2 ranks about 590,000 faults and 9.1-9.6 s without, 170,000
+// faults and 7.9-8.1 s with; preprocessing 5.2-5.9 s without and 4.2-4.4 s with at 1 rank. The price is
+// memory in the rf stage, +60 MiB per rank at 1 rank (2,087 -> 2,148 MiB) and +27 at 2; preprocessing and
+// k-means peak the same either way (bench/README.md). Two variants measured worse and were dropped: one mmap
+// per block (+120 MiB per rank at both rank counts) and MADV_NOHUGEPAGE on release (no
+// change). POPCODE_HUGE_PAGES=0 in the environment turns this off (read once per process); where THP is
+// "never" the advice is ignored and nothing changes but the alignment. Smaller blocks use the ordinary heap.
+inline bool huge_pages_enabled() {
+  static const bool enabled = [] {
+    const char* v = std::getenv("POPCODE_HUGE_PAGES");
+    return !(v != nullptr && v[0] == '0' && v[1] == '\0');
+  }();
+  return enabled;
+}
+
 template <typename T>
 struct LargePageAllocator {
   using value_type = T;
@@ -37,7 +46,7 @@ struct LargePageAllocator {
 
   T* allocate(std::size_t n) {
     const std::size_t bytes = n * sizeof(T);
-    if (bytes < kLarge) return std::allocator<T>().allocate(n);
+    if (bytes < kLarge || !huge_pages_enabled()) return std::allocator<T>().allocate(n);
     const std::size_t rounded = (bytes + kPage - 1) / kPage * kPage;
     void* p = std::aligned_alloc(kPage, rounded);
     if (!p) throw std::bad_alloc();
@@ -45,7 +54,7 @@ struct LargePageAllocator {
     return static_cast<T*>(p);
   }
   void deallocate(T* p, std::size_t n) {
-    if (n * sizeof(T) < kLarge) {
+    if (n * sizeof(T) < kLarge || !huge_pages_enabled()) {
       std::allocator<T>().deallocate(p, n);
     } else {
       std::free(p);
