@@ -2,7 +2,7 @@
 // decoder, trained data-parallel on libtorch (solvers/decode_category.hpp). Writes /decode_category.
 // Stage `decode-spatial`: the same decoding from the neurons binned by cortical position on a grid (the
 // seed article's 63 x 63 x 11), by a 2D CNN with planes as channels or a 3D CNN. Writes /decode_spatial.
-// Built only with POPCODE_WITH_TORCH.
+// Part of the libtorch module (libpopcode_torch.so); the stages' options are in decoder_stages.cpp.
 #include <fmt/format.h>
 #include <unistd.h>
 
@@ -15,25 +15,11 @@
 #include "solvers/nets/mlp.hpp"
 #include "solvers/train/trainer.hpp"
 #include "src/log.hpp"
+#include "src/stages/decoder_runs.hpp"
 #include "src/stages/training_stage.hpp"
 
 namespace popcode {
 namespace {
-
-std::vector<OptionSpec> category_option_specs(const TrainingSpecDefaults& d) {
-  std::vector<OptionSpec> specs = training_option_specs(d);
-  specs.push_back(OptionSpec{"balance", OptionType::text, std::string("weight"),
-                             "class imbalance: weight (loss weights n/(K n_c)), oversample, or none",
-                             {"weight", "oversample", "none"}, {}, {}, {}});
-  specs.push_back(OptionSpec{"merge", OptionType::text, std::string(""),
-                             "classes merged into one, groups separated by ';' (names or indices), e.g. \"0,1;5,6,7\"",
-                             {}, {}, {}, {}});
-  specs.push_back(OptionSpec{"normalize", OptionType::text, std::string("zscore"),
-                             "inputs per neuron: zscore (the training fold's mean and s.d.) or gray (the mean and s.d. of the "
-                             "neuron's gray-screen responses)",
-                             {"zscore", "gray"}, {}, {}, {}});
-  return specs;
-}
 
 // Extra inputs and outputs of decode-spatial around the shared category decoder.
 struct SpatialSetup {
@@ -225,41 +211,7 @@ void run_category_decoder(StageRun& run, const std::string& stage, bool spatial)
 
 }  // namespace
 
-StageSpec decode_category_stage() {
-  StageSpec s;
-  s.name = "decode-category";
-  s.summary = "image category decoded by an MLP or linear softmax decoder, k-fold cross-validated over images";
-  s.needs = {"preprocess"};
-  TrainingSpecDefaults d;
-  d.hidden_example = "16384,4096,1024,128";  // the seed article's
-  s.options = category_option_specs(d);
-  s.run = [](StageRun& run) { run_category_decoder(run, "decode-category", false); };
-  return s;
-}
-
-StageSpec decode_spatial_stage() {
-  StageSpec s;
-  s.name = "decode-spatial";
-  s.summary = "image category decoded by a 2D or 3D CNN from neurons binned by cortical position on a grid";
-  s.needs = {"preprocess"};
-  TrainingSpecDefaults d;
-  d.models = {"cnn2d", "cnn3d"};
-  d.model_help = "cnn2d (planes as channels) or cnn3d (one channel over planes x rows x columns)";
-  d.hidden = "128";
-  d.hidden_example = "128";
-  d.epochs = 20;
-  d.patience = 5;
-  s.options = category_option_specs(d);
-  s.options.push_back(OptionSpec{"grid", OptionType::text, std::string("63,63,11"),
-                                 "cells along x, y and planes (the seed article's 63 x 63 x 11: 16 x 16 um blocks)", {}, {}, {},
-                                 positive_list_check("grid", "63,63,11", true)});
-  s.options.push_back(OptionSpec{"channels", OptionType::text, std::string("32,64,64"), "channels of the three convolution blocks",
-                                 {}, {}, {}, positive_list_check("channels", "32,64,64", true)});
-  s.options.push_back(OptionSpec{"max_memory_mb", OptionType::real, 0.0,
-                                 "refuse grids whose binned samples need more MiB per rank (0: half the node's memory over its ranks)",
-                                 {}, 0, 1e12, {}});
-  s.run = [](StageRun& run) { run_category_decoder(run, "decode-spatial", true); };
-  return s;
-}
+void run_decode_category(StageRun& run) { run_category_decoder(run, "decode-category", false); }
+void run_decode_spatial(StageRun& run) { run_category_decoder(run, "decode-spatial", true); }
 
 }  // namespace popcode

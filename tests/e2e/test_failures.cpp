@@ -197,6 +197,34 @@ TEST(Failures, MissingInputIsAUsageError) {
   EXPECT_FALSE(std::filesystem::exists(dir.file("res.h5")));
 }
 
+#if POPCODE_WITH_TORCH
+// libtorch lives in libpopcode_torch.so beside the binary and is loaded only when a decoder stage runs
+// (src/torch_module.hpp). A copy of the binary without the module: --help never loads libtorch, the other
+// stages run, and a decoder stage stops on every rank with exit 1 and a message naming the missing file.
+TEST(Failures, OnlyDecoderStagesNeedTheTorchModule) {
+  TempDir dir;
+  const std::string copy = dir.file("popcode");
+  std::filesystem::copy_file(POPCODE_BINARY, copy);
+  const Outcome help = shell("LD_DEBUG=libs " + copy + " --help");
+  EXPECT_EQ(help.code, 0) << help.output;
+  EXPECT_TRUE(contains(help.output, "calling init")) << "LD_DEBUG gave no loader trace:\n" << help.output;
+  EXPECT_FALSE(contains(help.output, "libtorch")) << "libtorch was loaded for --help:\n" << help.output;
+
+  const std::string rec = dir.file("rec.h5");
+  Outcome o = shell(mpiexec(2) + copy + " simulate --out " + rec + " --neurons 60 --images 40 --height 12 --width 20");
+  ASSERT_EQ(o.code, 0) << o.output;
+  o = shell(mpiexec(2) + copy + " spectrum --in " + rec + " --out " + dir.file("spectrum.h5"));
+  EXPECT_EQ(o.code, 0) << o.output;
+  o = shell(mpiexec(2) + copy + " decode-category --in " + rec + " --out " + dir.file("decode.h5"));
+  EXPECT_EQ(o.code, 1) << o.output;
+  EXPECT_TRUE(contains(o.output, "cannot load popcode's libtorch module " + dir.file("libpopcode_torch.so")))
+      << o.output;
+  h5::File f = open(dir.file("decode.h5"));  // preprocessing finished and was kept; no decoder results
+  EXPECT_TRUE(h5::exists(f, "/preprocess"));
+  EXPECT_FALSE(h5::exists(f, "/decode_category"));
+}
+#endif
+
 TEST(Failures, JobErrorsAreAllReportedBeforeAnyWork) {
   TempDir dir;
   const std::string job = dir.file("bad.toml"), res = dir.file("bad_results.h5");
