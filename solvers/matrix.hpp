@@ -8,6 +8,7 @@
 // of shape neurons x samples.
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <memory>
@@ -97,6 +98,40 @@ class Matrix {
     rows_ = r;
     cols_ = static_cast<std::int64_t>(cols.size());
     data_.resize(dst);
+  }
+
+  // Column c becomes the former column order[c], for the order.size() <= cols() distinct indices given;
+  // the other columns are dropped. In place, with one column of scratch (the storage keeps its capacity).
+  void select_columns(const std::vector<std::int64_t>& order) {
+    const auto m = static_cast<std::int64_t>(order.size());
+    // A permutation of all columns whose first m entries are `order`: destination c takes source src[c].
+    std::vector<std::int64_t> src(order);
+    std::vector<char> used(static_cast<std::size_t>(cols_), 0);
+    for (std::int64_t k : order) used[static_cast<std::size_t>(k)] = 1;
+    for (std::int64_t k = 0; k < cols_; ++k)
+      if (!used[static_cast<std::size_t>(k)]) src.push_back(k);
+    std::vector<char> done(static_cast<std::size_t>(cols_), 0);
+    std::vector<double> scratch(static_cast<std::size_t>(rows_));
+    const auto copy_col = [&](std::int64_t to, const double* from) {
+      std::copy(from, from + rows_, data_.data() + to * rows_);
+    };
+    for (std::int64_t start = 0; start < cols_; ++start) {
+      if (done[static_cast<std::size_t>(start)] || src[static_cast<std::size_t>(start)] == start) continue;
+      std::copy(data_.data() + start * rows_, data_.data() + (start + 1) * rows_, scratch.begin());
+      std::int64_t c = start;
+      for (;;) {  // follow the cycle: c takes src[c], until the source is the saved start column
+        done[static_cast<std::size_t>(c)] = 1;
+        const std::int64_t from = src[static_cast<std::size_t>(c)];
+        if (from == start) {
+          copy_col(c, scratch.data());
+          break;
+        }
+        copy_col(c, data_.data() + from * rows_);
+        c = from;
+      }
+    }
+    cols_ = m;
+    data_.resize(static_cast<std::size_t>(rows_ * m));
   }
 
  private:

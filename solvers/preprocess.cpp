@@ -223,6 +223,18 @@ PreprocessedData preprocess(const Context& ctx, const Recording& recording, cons
                                  "least 2", info.path, s), true);
   }
   out.image_ids = split.image_ids;
+  bool single = true;  // every repeat one presentation (images shown twice): the result is a column selection
+  for (std::int64_t k = 0; k < s; ++k) single = single && split.first[k].size() == 1 && split.second[k].size() == 1;
+  if (single) {  // in place: no second n_local x 2S block beside the responses
+    std::vector<std::int64_t> order(static_cast<std::size_t>(2 * s));
+    for (std::int64_t k = 0; k < s; ++k) {
+      order[static_cast<std::size_t>(k)] = column_of[split.first[k][0]];
+      order[static_cast<std::size_t>(s + k)] = column_of[split.second[k][0]];
+    }
+    resp.select_columns(order);
+    out.repeats = std::move(resp);
+    return out;
+  }
   out.repeats = Matrix(kept_local, 2 * s);
   for (std::int64_t k = 0; k < s; ++k) {
     for (int rep = 0; rep < 2; ++rep) {

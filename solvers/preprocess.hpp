@@ -23,8 +23,10 @@
 // Distribution: everything is local to a rank's neuron block except the spontaneous SVD (distributed, see
 // solvers/distributed_svd.hpp) and the projections (resp V)^T and (gray V)^T, k x P and k x G sums over
 // ranks. Memory per rank: the response block (n_local x P) and spontaneous block (n_local x T) in float64,
-// a copy of the G gray-screen columns (n_local x G), plus the result (n_local x 2S); dropped neurons and
-// presentations are compacted away in place.
+// a copy of the G gray-screen columns (n_local x G), plus the result (n_local x 2S) when some image has more
+// than two presentations. Dropped neurons and presentations are compacted away in place, and when every
+// repeat is one presentation (images shown twice, as in natimg2800) the result is the response block itself,
+// its columns reordered in place (Matrix::select_columns), so the block is never held twice.
 #include <cstdint>
 #include <string>
 #include <vector>

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <string>
+#include <numeric>
 #include <utility>
 
 #include "solvers/dense.hpp"
@@ -113,6 +114,37 @@ TEST(Dense, SingularVectorsReconstructAndSignsAreCanonical) {
 
 namespace popcode {
 namespace {
+
+// select_columns reorders and drops columns in place: it must equal a plain gather into a new matrix, for
+// permutations with long cycles, fixed points, swaps, and selections of fewer columns than there are.
+TEST(MatrixStorage, SelectColumnsEqualsAGather) {
+  CounterRng rng(11);
+  for (int trial = 0; trial < 40; ++trial) {
+    const std::int64_t rows = 1 + trial % 7, cols = 1 + (trial * 5) % 23;
+    Matrix a(rows, cols);
+    for (std::int64_t j = 0; j < cols; ++j)
+      for (std::int64_t i = 0; i < rows; ++i) a(i, j) = static_cast<double>(1000 * j + i);
+    std::vector<std::int64_t> all(static_cast<std::size_t>(cols));
+    std::iota(all.begin(), all.end(), 0);
+    for (std::int64_t k = cols - 1; k > 0; --k)  // Fisher-Yates from the counter-based generator
+      std::swap(all[static_cast<std::size_t>(k)],
+                all[rng.below(static_cast<std::uint64_t>(k + 1), Stream::order, static_cast<std::uint32_t>(trial),
+                              static_cast<std::uint32_t>(k))]);
+    const std::vector<std::int64_t> order(all.begin(), all.begin() + (trial % 3 == 0 ? cols : 1 + trial % cols));
+    Matrix expect(rows, static_cast<std::int64_t>(order.size()));
+    for (std::size_t c = 0; c < order.size(); ++c)
+      for (std::int64_t i = 0; i < rows; ++i) expect(i, static_cast<std::int64_t>(c)) = a(i, order[c]);
+    a.select_columns(order);
+    ASSERT_EQ(a.rows(), rows);
+    ASSERT_EQ(a.cols(), static_cast<std::int64_t>(order.size()));
+    for (std::int64_t j = 0; j < a.cols(); ++j)
+      for (std::int64_t i = 0; i < rows; ++i) ASSERT_EQ(a(i, j), expect(i, j)) << "trial " << trial;
+  }
+  Matrix same(3, 4, 1.5);
+  same.select_columns({0, 1, 2, 3});  // identity
+  EXPECT_EQ(same.cols(), 4);
+  EXPECT_EQ(same(2, 3), 1.5);
+}
 
 // Matrix storage of 8 MiB and more starts on a 2 MiB boundary (so it can be backed by huge pages); smaller
 // storage comes from the ordinary heap; both keep their values through keep(), copies and moves.
