@@ -18,20 +18,23 @@
 
 namespace popcode {
 
-// The allocator of Matrix storage. Blocks of 8 MiB and more are 2 MiB-aligned and marked MADV_HUGEPAGE,
-// so that with transparent huge pages in "madvise" mode (the Debian default) the first touch of a large
-// matrix takes one page fault per 2 MiB instead of one per 4 KiB. Measured on this project's 2-core VM (rf
-// stage, 10,000 neurons x 2,800 images): at 2 ranks about 590,000 faults and 9.1-9.6 s without, 170,000
-// faults and 7.9-8.1 s with; preprocessing 5.2-5.9 s without and 4.2-4.4 s with at 1 rank. The price is
-// memory in the rf stage, +60 MiB per rank at 1 rank (2,087 -> 2,148 MiB) and +27 at 2; preprocessing and
-// k-means peak the same either way (bench/README.md). Two variants measured worse and were dropped: one mmap
-// per block (+120 MiB per rank at both rank counts) and MADV_NOHUGEPAGE on release (no
-// change). POPCODE_HUGE_PAGES=0 in the environment turns this off (read once per process); where THP is
-// "never" the advice is ignored and nothing changes but the alignment. Smaller blocks use the ordinary heap.
+// The allocator of Matrix storage. With POPCODE_HUGE_PAGES=1 in the environment (read once per process),
+// blocks of 8 MiB and more are 2 MiB-aligned and marked MADV_HUGEPAGE, so that with transparent huge pages
+// in "madvise" mode (the Debian default) the first touch of a large matrix takes one page fault per 2 MiB
+// instead of one per 4 KiB. It is off by default because of what it does to memory. popcode's process has
+// glibc's mmap switched off (libsuperlu_dist, loaded with PETSc, calls mallopt(M_MMAP_MAX, 0)), so every
+// block comes from the heap and freed blocks stay there; with huge-page regions in that heap the demo job's
+// peak on one of its two ranks measured 1,627 MiB in spectrum and 2,158 in decode-category against 852 and
+// 1,350 without, in two runs of two (the other rank: 1,072 and 1,628). What it gains, measured on this
+// project's 2-core VM: the rf stage (10,000 neurons x 2,800 images) at 2 ranks made about 590,000 faults
+// and spent 9.1-9.6 s without, 170,000 and 7.9-8.1 s with (8.4-8.6 against 7.8-8.3 s on another day), and
+// preprocessing 5.2-5.9 s against 4.2-4.4 s at 1 rank; the demo job's stages are as fast either way. An
+// mmap per block measured more memory still, and MADV_NOHUGEPAGE on release changed nothing. Where THP is
+// "never" the advice is ignored. Smaller blocks always use the ordinary heap.
 inline bool huge_pages_enabled() {
   static const bool enabled = [] {
     const char* v = std::getenv("POPCODE_HUGE_PAGES");
-    return !(v != nullptr && v[0] == '0' && v[1] == '\0');
+    return v != nullptr && v[0] == '1' && v[1] == '\0';
   }();
   return enabled;
 }

@@ -146,15 +146,14 @@ TEST(MatrixStorage, SelectColumnsEqualsAGather) {
   EXPECT_EQ(same(2, 3), 1.5);
 }
 
-// Matrix storage of 8 MiB and more starts on a 2 MiB boundary (so it can be backed by huge pages); smaller
-// storage comes from the ordinary heap; both keep their values through keep(), copies and moves.
+// With POPCODE_HUGE_PAGES=1, Matrix storage of 8 MiB and more starts on a 2 MiB boundary (so it can be backed
+// by huge pages); smaller storage comes from the ordinary heap; both keep their values through keep(), copies and moves.
 TEST(MatrixStorage, LargeBlocksAreHugePageAligned) {
-  // With POPCODE_HUGE_PAGES=0 (the unit_small_pages run) large blocks are ordinary heap blocks too, and
-  // only the values are checked.
+  // The huge-page path is on only with POPCODE_HUGE_PAGES=1 (the unit_huge_pages run); otherwise large
+  // blocks are ordinary heap blocks too, and only the values are checked.
   const bool aligned = huge_pages_enabled();
-  if (!aligned) {
-    EXPECT_EQ(std::getenv("POPCODE_HUGE_PAGES"), std::string("0"));
-  }
+  const char* env = std::getenv("POPCODE_HUGE_PAGES");
+  EXPECT_EQ(aligned, env != nullptr && std::string(env) == "1");
   constexpr std::uintptr_t kTwoMiB = std::uintptr_t{2} << 20;
   Matrix big(1024, 1025);  // 8.0 MiB + 8 KiB
   if (aligned) {
