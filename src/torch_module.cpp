@@ -5,7 +5,6 @@
 #include <fmt/format.h>
 
 #include <filesystem>
-#include <mutex>
 
 #include "src/context.hpp"
 #include "src/errors.hpp"
@@ -26,19 +25,20 @@ struct LoadedModule {
   std::string error;  // why it could not be loaded
 };
 
+// Loaded once per process, on first use (a function-local static: thread-safe initialisation).
 const LoadedModule& module() {
-  static LoadedModule m;
-  static std::once_flag once;
-  std::call_once(once, [] {
+  static const LoadedModule m = [] {
+    LoadedModule loaded;
     const std::string path = torch_module_path();
-    m.handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
-    if (m.handle == nullptr) {
+    loaded.handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+    if (loaded.handle == nullptr) {
       const char* why = dlerror();
-      m.error = fmt::format("cannot load popcode's libtorch module {}: {} (it is built with the popcode binary and must "
-                            "stay beside it; rebuild, or configure with -DPOPCODE_WITH_TORCH=ON)",
-                            path, why ? why : "unknown reason");
+      loaded.error = fmt::format("cannot load popcode's libtorch module {}: {} (it is built with the popcode binary and "
+                                 "must stay beside it; rebuild, or configure with -DPOPCODE_WITH_TORCH=ON)",
+                                 path, why ? why : "unknown reason");
     }
-  });
+    return loaded;
+  }();
   return m;
 }
 
