@@ -19,6 +19,16 @@ void gemm(Trans ta, Trans tb, double alpha, const Matrix& a, const Matrix& b, do
 void gemm_raw(Trans ta, Trans tb, std::int64_t m, std::int64_t n, std::int64_t k, double alpha, const double* a,
               std::int64_t lda, const double* b, std::int64_t ldb, double beta, double* c, std::int64_t ldc);
 
+// Products of a few points with a few vectors, the shape of a k-means assignment: for points c < w and vectors
+// j < kp, out[c * kp + j] = sum_{r < n} x[c * ldx + r] * ct[r * kp + j]. The vectors are interleaved (row r
+// of all of them together) and kp is a multiple of 8. Each point is read once, straight from `x`: dgemm would
+// first copy the points into its packed layout, which costs as much as the products themselves when kp is
+// this small. The loops are compiled for x86-64-v4 (AVX-512), v3 (AVX2, FMA) and the baseline, and the best
+// is chosen at run time; every version sums over r in the same order, but the v3/v4 ones fuse each multiply
+// and add, so their last bits can differ from the baseline's (as OpenBLAS's own per-CPU kernels do).
+void interleaved_products(const double* x, std::int64_t n, std::int64_t ldx, std::int64_t w, const double* ct,
+                          std::int64_t kp, double* out);
+
 // C <- A^T A, full symmetric result (dsyrk on the upper triangle, then mirrored). A is k x n, C is n x n.
 void gram(const Matrix& a, Matrix& c);
 

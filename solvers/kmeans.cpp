@@ -6,42 +6,124 @@
 #include <cmath>
 #include <limits>
 #include <numeric>
+#include <span>
+#include <vector>
 
 #include "solvers/dense.hpp"
+#include "src/errors.hpp"
 #include "src/rng.hpp"
 
 namespace popcode {
 
 namespace {
 
+// The points as k-means reads them: the columns of the block, standardised on the way when a scaling is
+// given, a chunk at a time (so a standardised copy of the whole block never exists).
+class Points {
+ public:
+  Points(const Matrix& x, const RowScaling* scaling) : x_(x), scaling_(scaling) {
+    const auto n = static_cast<std::size_t>(x.rows());
+    if (scaling != nullptr && (scaling->offset.size() != n || scaling->scale.size() != n))
+      throw InternalError(fmt::format("k-means: a scaling of {} / {} rows for a block of {}", scaling->offset.size(),
+                                      scaling->scale.size(), n));
+  }
+  std::int64_t rows() const { return x_.rows(); }
+  std::int64_t cols() const { return x_.cols(); }
+
+  // Columns [first, first + w) as a column-major rows() x w array: the block itself, or `scratch` holding
+  // their standardised values.
+  const double* columns(std::int64_t first, std::int64_t w, std::vector<double>& scratch) const {
+    const std::int64_t n = x_.rows();
+    if (scaling_ == nullptr || n == 0) return x_.data() + first * n;
+    scratch.resize(static_cast<std::size_t>(n * w));
+    const double* __restrict offset = scaling_->offset.data();
+    const double* __restrict scale = scaling_->scale.data();
+    for (std::int64_t c = 0; c < w; ++c) {
+      const double* __restrict src = x_.col(first + c).data();
+      double* __restrict dst = scratch.data() + c * n;
+      for (std::int64_t r = 0; r < n; ++r) dst[r] = (src[r] - offset[r]) * scale[r];
+    }
+    return scratch.data();
+  }
+
+  // Point s (this rank's rows) into `out`.
+  void column(std::int64_t s, double* out) const {
+    std::vector<double> scratch;
+    const double* c = columns(s, 1, scratch);
+    std::copy_n(c, x_.rows(), out);
+  }
+
+ private:
+  const Matrix& x_;
+  const RowScaling* scaling_;
+};
+
+// Points per chunk of a pass: about 1 MiB of the widest rank's block, the same count on every rank (in
+// Lloyd each chunk is one collective).
+std::int64_t chunk_points(const Context& ctx, std::int64_t n) {
+  const std::int64_t widest = std::max<std::int64_t>(1, ctx.max(n));
+  return std::clamp<std::int64_t>((std::int64_t{1} << 17) / widest, 8, 512);
+}
+
+// Calls f(first, w, columns) over the points, chunk by chunk.
+template <typename F>
+void for_each_chunk(const Points& x, std::int64_t chunk, F&& f) {
+  std::vector<double> scratch;
+  for (std::int64_t first = 0; first < x.cols(); first += chunk) {
+    const std::int64_t w = std::min(chunk, x.cols() - first);
+    f(first, w, x.columns(first, w, scratch));
+  }
+}
+
 // Squared norm of every point (replicated).
-std::vector<double> squared_norms(const Context& ctx, const Matrix& x) {
+std::vector<double> squared_norms(const Context& ctx, const Points& x) {
+  const std::int64_t n = x.rows();
   std::vector<double> n2(static_cast<std::size_t>(x.cols()), 0.0);
-  for (std::int64_t s = 0; s < x.cols(); ++s)
-    for (double v : x.col(s)) n2[static_cast<std::size_t>(s)] += v * v;
+  for_each_chunk(x, chunk_points(ctx, n), [&](std::int64_t first, std::int64_t w, const double* block) {
+    for (std::int64_t c = 0; c < w; ++c) {
+      double& v2 = n2[static_cast<std::size_t>(first + c)];
+      for (std::int64_t r = 0; r < n; ++r) v2 += block[c * n + r] * block[c * n + r];
+    }
+  });
   ctx.allreduce_sum(n2);
   return n2;
 }
 
+// The columns of `c` (this rank's rows) interleaved row by row for interleaved_products, zero-padded to a
+// multiple of 8 columns.
+std::vector<double> interleave(const Matrix& c, std::int64_t kp) {
+  std::vector<double> ct(static_cast<std::size_t>(c.rows() * kp), 0.0);
+  for (std::int64_t j = 0; j < c.cols(); ++j)
+    for (std::int64_t r = 0; r < c.rows(); ++r) ct[static_cast<std::size_t>(r * kp + j)] = c(r, j);
+  return ct;
+}
+
+std::int64_t padded(std::int64_t k) { return (k + 7) / 8 * 8; }
+
 // Inner products of every point with the columns of `c` (this rank's rows), summed over ranks: S x c.cols().
-Matrix products(const Context& ctx, const Matrix& x, const Matrix& c) {
-  Matrix p(x.cols(), c.cols());
-  if (x.rows() > 0 && c.cols() > 0)
-    gemm_raw(Trans::yes, Trans::no, x.cols(), c.cols(), x.rows(), 1.0, x.data(), x.rows(), c.data(), c.rows(), 0.0, p.data(),
-             p.rows());
+Matrix products(const Context& ctx, const Points& x, const Matrix& c) {
+  const std::int64_t n = x.rows(), m = c.cols(), kp = padded(m), chunk = chunk_points(ctx, n);
+  const std::vector<double> ct = interleave(c, kp);
+  std::vector<double> buf(static_cast<std::size_t>(chunk * kp));
+  Matrix p(x.cols(), m);
+  for_each_chunk(x, chunk, [&](std::int64_t first, std::int64_t w, const double* block) {
+    interleaved_products(block, n, n, w, ct.data(), kp, buf.data());
+    for (std::int64_t i = 0; i < w; ++i)
+      for (std::int64_t j = 0; j < m; ++j) p(first + i, j) = buf[static_cast<std::size_t>(i * kp + j)];
+  });
   ctx.allreduce_sum(p.values());
   return p;
 }
 
 // This rank's rows of the listed points, as columns.
-Matrix gather_points(const Matrix& x, const std::vector<std::int64_t>& ids) {
+Matrix gather_points(const Points& x, const std::vector<std::int64_t>& ids) {
   Matrix c(x.rows(), static_cast<std::int64_t>(ids.size()));
-  for (std::size_t j = 0; j < ids.size(); ++j) std::copy_n(x.col(ids[j]).data(), x.rows(), c.col(static_cast<std::int64_t>(j)).data());
+  for (std::size_t j = 0; j < ids.size(); ++j) x.column(ids[j], c.col(static_cast<std::int64_t>(j)).data());
   return c;
 }
 
 // Greedy k-means++ (sklearn's _kmeans_plusplus); returns the chosen points.
-std::vector<std::int64_t> kmeans_plusplus(const Context& ctx, const Matrix& x, const std::vector<double>& x2, std::int64_t k,
+std::vector<std::int64_t> kmeans_plusplus(const Context& ctx, const Points& x, const std::vector<double>& x2, std::int64_t k,
                                           std::uint64_t seed, int init) {
   const std::int64_t s = x.cols();
   const int trials = 2 + static_cast<int>(std::log(static_cast<double>(k)));
@@ -99,7 +181,7 @@ struct Assignment {
 };
 
 // Nearest centre of every point (ties to the lower centre), from the replicated products.
-Assignment assign(const Context& ctx, const Matrix& x, const std::vector<double>& x2, const Matrix& centres) {
+Assignment assign(const Context& ctx, const Points& x, const std::vector<double>& x2, const Matrix& centres) {
   const Matrix p = products(ctx, x, centres);
   std::vector<double> c2(static_cast<std::size_t>(centres.cols()), 0.0);
   for (std::int64_t j = 0; j < centres.cols(); ++j)
@@ -124,26 +206,40 @@ Assignment assign(const Context& ctx, const Matrix& x, const std::vector<double>
   return a;
 }
 
-// sklearn's tolerance: tol times the mean over coordinates (neurons) of the points' variance.
-double absolute_tolerance(const Context& ctx, const Matrix& points, double tol) {
+// sklearn's tolerance: tol times the mean over coordinates (neurons) of the points' variance (two passes,
+// as row_moments).
+double absolute_tolerance(const Context& ctx, const Points& x, double tol) {
+  const std::int64_t n = x.rows(), chunk = chunk_points(ctx, n);
+  const auto cols = static_cast<double>(x.cols());
+  std::vector<double> mean(static_cast<std::size_t>(n), 0.0), ssd(static_cast<std::size_t>(n), 0.0);
+  for_each_chunk(x, chunk, [&](std::int64_t, std::int64_t w, const double* block) {
+    for (std::int64_t c = 0; c < w; ++c)
+      for (std::int64_t r = 0; r < n; ++r) mean[static_cast<std::size_t>(r)] += block[c * n + r];
+  });
+  for (double& v : mean) v /= cols;
+  for_each_chunk(x, chunk, [&](std::int64_t, std::int64_t w, const double* block) {
+    for (std::int64_t c = 0; c < w; ++c)
+      for (std::int64_t r = 0; r < n; ++r) {
+        const double d = block[c * n + r] - mean[static_cast<std::size_t>(r)];
+        ssd[static_cast<std::size_t>(r)] += d * d;
+      }
+  });
   double var_sum = 0;
-  for (double v : row_moments(points).ssd) var_sum += v / static_cast<double>(points.cols());
-  return tol * ctx.sum(var_sum) / static_cast<double>(ctx.sum(points.rows()));
+  for (double v : ssd) var_sum += v / cols;
+  return tol * ctx.sum(var_sum) / static_cast<double>(ctx.sum(n));
 }
 
 // Lloyd from `centres`, with the points' squared norms and the absolute tolerance already known.
-KmeansResult lloyd(const Context& ctx, const Matrix& points, const std::vector<double>& x2, double tol, Matrix centres,
+KmeansResult lloyd(const Context& ctx, const Points& points, const std::vector<double>& x2, double tol, Matrix centres,
                    const KmeansOptions& o) {
-  const std::int64_t s = points.cols(), k = centres.cols(), n = points.rows();
-  // Points per chunk: about 1 MiB of the widest rank's block, the same count on every rank (each chunk is
-  // one collective).
-  const std::int64_t widest = std::max<std::int64_t>(1, ctx.max(n));
-  const std::int64_t chunk = std::clamp<std::int64_t>((std::int64_t{1} << 17) / widest, 8, 512);
+  const std::int64_t s = points.cols(), k = centres.cols(), n = points.rows(), kp = padded(k);
+  const std::int64_t chunk = chunk_points(ctx, n);
 
   KmeansResult r;
   std::vector<std::int32_t> previous(static_cast<std::size_t>(s), -1);
   Assignment a;
   bool strict = false;
+  std::vector<double> prod(static_cast<std::size_t>(chunk * kp)), far_point(static_cast<std::size_t>(n));
   for (int it = 0; it < o.max_iter; ++it) {
     // Assignment and centre sums in one pass over the points, chunk by chunk: a chunk's columns are
     // still in cache when its labels (one small allreduce) say where to add them.
@@ -155,21 +251,16 @@ KmeansResult lloyd(const Context& ctx, const Matrix& points, const std::vector<d
     for (std::int64_t j = 0; j < k; ++j)
       for (double v : centres.col(j)) c2[static_cast<std::size_t>(j)] += v * v;
     ctx.allreduce_sum(c2);
-    Matrix prod(chunk, k);
-    for (std::int64_t first = 0; first < s; first += chunk) {
-      const std::int64_t w = std::min(chunk, s - first);
-      if (n > 0) {
-        gemm_raw(Trans::yes, Trans::no, w, k, n, 1.0, points.data() + first * n, n, centres.data(), n, 0.0, prod.data(), chunk);
-      } else {
-        std::fill(prod.data(), prod.data() + chunk * k, 0.0);
-      }
-      ctx.allreduce_sum(prod.values());
+    const std::vector<double> ct = interleave(centres, kp);
+    for_each_chunk(points, chunk, [&](std::int64_t first, std::int64_t w, const double* block) {
+      interleaved_products(block, n, n, w, ct.data(), kp, prod.data());
+      ctx.allreduce_sum(std::span<double>(prod.data(), static_cast<std::size_t>(w * kp)));
       for (std::int64_t c = 0; c < w; ++c) {
         const std::int64_t i = first + c;
         std::int32_t l = 0;
         double best = std::numeric_limits<double>::infinity();
         for (std::int64_t j = 0; j < k; ++j) {
-          const double v = c2[static_cast<std::size_t>(j)] - 2 * prod(c, j);  // |x|^2 left out, as sklearn
+          const double v = c2[static_cast<std::size_t>(j)] - 2 * prod[static_cast<std::size_t>(c * kp + j)];  // |x|^2 left out, as sklearn
           if (v < best) {
             best = v;
             l = static_cast<std::int32_t>(j);
@@ -178,11 +269,11 @@ KmeansResult lloyd(const Context& ctx, const Matrix& points, const std::vector<d
         a.labels[static_cast<std::size_t>(i)] = l;
         a.own[static_cast<std::size_t>(i)] = std::max(0.0, x2[static_cast<std::size_t>(i)] + best);
         ++count[static_cast<std::size_t>(l)];
-        double* dst = sums.col(l).data();
-        const double* src = points.col(i).data();
+        double* __restrict dst = sums.col(l).data();
+        const double* __restrict src = block + c * n;
         for (std::int64_t row = 0; row < n; ++row) dst[row] += src[row];
       }
-    }
+    });
     // Empty clusters are re-seeded from the points farthest from their centres.
     std::vector<std::int64_t> empty;
     for (std::int64_t j = 0; j < k; ++j)
@@ -196,9 +287,10 @@ KmeansResult lloyd(const Context& ctx, const Matrix& points, const std::vector<d
       for (std::size_t e = 0; e < empty.size(); ++e) {
         const std::int64_t far = order[e], to = empty[e];
         const std::int32_t from = a.labels[static_cast<std::size_t>(far)];
+        points.column(far, far_point.data());
         for (std::int64_t row = 0; row < n; ++row) {
-          sums(row, from) -= points(row, far);
-          sums(row, to) = points(row, far);
+          sums(row, from) -= far_point[static_cast<std::size_t>(row)];
+          sums(row, to) = far_point[static_cast<std::size_t>(row)];
         }
         --count[static_cast<std::size_t>(from)];
         count[static_cast<std::size_t>(to)] = 1;
@@ -236,11 +328,14 @@ KmeansResult lloyd(const Context& ctx, const Matrix& points, const std::vector<d
 
 }  // namespace
 
-KmeansResult kmeans_from(const Context& ctx, const Matrix& points, Matrix centres, const KmeansOptions& o) {
+KmeansResult kmeans_from(const Context& ctx, const Matrix& block, Matrix centres, const KmeansOptions& o,
+                         const RowScaling* scaling) {
+  const Points points(block, scaling);
   return lloyd(ctx, points, squared_norms(ctx, points), absolute_tolerance(ctx, points, o.tol), std::move(centres), o);
 }
 
-KmeansResult kmeans(const Context& ctx, const Matrix& points, const KmeansOptions& o) {
+KmeansResult kmeans(const Context& ctx, const Matrix& block, const KmeansOptions& o, const RowScaling* scaling) {
+  const Points points(block, scaling);
   const std::int64_t s = points.cols();
   ctx.agree(o.k < 1 || o.k >= s, fmt::format("k-means: k = {} needs 1 <= k < number of points ({})", o.k, s),
             ExitCode::bad_input);

@@ -22,8 +22,11 @@
 // local. The alternative split by points needs an allreduce of the k x N centre sums per iteration; N >> k
 // here, so exchanging S x k products is the smaller. Lloyd is memory-bound at small k, so an iteration
 // reads the block once: points go in chunks of about 1 MiB of the widest block, each chunk's products are
-// allreduced (chunk x k values), labelled, and added to the centre sums while still in cache. Memory per
-// rank: the block (n_local x S), the centres and their sums (2 n_local x k), and S values per point list.
+// formed by interleaved_products (solvers/dense.hpp: no copy of the chunk into dgemm's packed layout,
+// which cost as much as the products), allreduced (chunk x k values), labelled, and added to the centre
+// sums while still in cache. Memory per rank: the block (n_local x S), which a RowScaling standardises
+// chunk by chunk instead of on a copy, the centres and their sums (2 n_local x k), one chunk of scratch
+// (1 MiB), and S values per point list.
 #include <cstdint>
 #include <vector>
 
@@ -51,12 +54,22 @@ struct KmeansResult {
   std::vector<std::int64_t> init_points;  // the points chosen as initial centres (kept initialisation)
 };
 
-// Collective. `points` is this rank's neuron block (n_local x S), S > k.
-KmeansResult kmeans(const Context& ctx, const Matrix& points, const KmeansOptions& options);
+// A per-neuron standardisation applied as the points are read: k-means then clusters the points
+// (x(r, s) - offset[r]) * scale[r] (r over this rank's rows), and the centres and inertia are in that space.
+// The block is read a chunk at a time into a small scratch array, so a standardised copy of it never exists.
+struct RowScaling {
+  std::vector<double> offset, scale;
+};
+
+// Collective. `points` is this rank's neuron block (n_local x S), S > k; `scaling`, when given, is
+// applied to it as above.
+KmeansResult kmeans(const Context& ctx, const Matrix& points, const KmeansOptions& options,
+                    const RowScaling* scaling = nullptr);
 
 // Collective. Lloyd from the given initial centres (this rank's rows, n_local x k): the step after the
 // initialisation, exposed so the result can be compared with sklearn from the same start.
-KmeansResult kmeans_from(const Context& ctx, const Matrix& points, Matrix centres, const KmeansOptions& options);
+KmeansResult kmeans_from(const Context& ctx, const Matrix& points, Matrix centres, const KmeansOptions& options,
+                         const RowScaling* scaling = nullptr);
 
 // The adjusted Rand index of two labelings of the same items (Hubert & Arabie 1985; sklearn's
 // adjusted_rand_score, including its value 1 for the degenerate cases).

@@ -34,6 +34,14 @@ double repeat_agreement(const std::vector<std::int32_t>& labels, std::int64_t im
   return static_cast<double>(agree) / static_cast<double>(images);
 }
 
+// The mean of each image's two repeats (n_local x images) from the [repeat 1 | repeat 2] block.
+Matrix repeat_means(const Matrix& repeats, std::int64_t images) {
+  Matrix m(repeats.rows(), images);
+  for (std::int64_t j = 0; j < images; ++j)
+    for (std::int64_t i = 0; i < m.rows(); ++i) m(i, j) = 0.5 * (repeats(i, j) + repeats(i, images + j));
+  return m;
+}
+
 }  // namespace
 
 StageSpec cluster_stage() {
@@ -83,34 +91,30 @@ StageSpec cluster_stage() {
     const PreprocessedData& p = *run.workspace.preprocessed;
     const auto images = static_cast<std::int64_t>(p.image_ids.size());
     const bool both = o.text("points") == "both";
-    Matrix x;
-    if (both) {
-      x = p.repeats;
-    } else {
-      x = Matrix(p.repeats.rows(), images);
-      for (std::int64_t j = 0; j < images; ++j)
-        for (std::int64_t i = 0; i < x.rows(); ++i) x(i, j) = 0.5 * (p.repeats(i, j) + p.repeats(i, images + j));
-    }
+    // The points: the preprocessed block itself (both repeats), or the repeat means.
+    const Matrix mean_points = both ? Matrix() : repeat_means(p.repeats, images);
+    const Matrix& x = both ? p.repeats : mean_points;
     std::int64_t constant = 0;
+    RowScaling scaling;
     if (o.flag("standardize")) {
       // z-score each neuron over the points (s.d. with the population formula, as sklearn's StandardScaler);
-      // a constant neuron is left at 0. Column by column: the block is column-major.
+      // a constant neuron is left at 0. k-means applies it chunk by chunk as it reads the block, so the
+      // stage holds no standardised copy (8 S n bytes per rank).
       const std::int64_t n = x.rows(), m = x.cols();
       const RowMoments mo = row_moments(x);
-      const std::vector<double>& mean = mo.mean;
-      std::vector<double> inv(static_cast<std::size_t>(n), 0.0);
+      scaling.offset = mo.mean;
+      scaling.scale.assign(static_cast<std::size_t>(n), 0.0);
       for (std::int64_t i = 0; i < n; ++i) {
         const double sd = std::sqrt(mo.ssd[static_cast<std::size_t>(i)] / static_cast<double>(m));
         if (sd > 0) {
-          inv[static_cast<std::size_t>(i)] = 1.0 / sd;
+          scaling.scale[static_cast<std::size_t>(i)] = 1.0 / sd;
         } else {
           ++constant;
         }
       }
-      for (std::int64_t j = 0; j < m; ++j)
-        for (std::int64_t i = 0; i < n; ++i) x(i, j) = (x(i, j) - mean[static_cast<std::size_t>(i)]) * inv[static_cast<std::size_t>(i)];
       constant = run.ctx.sum(constant);
     }
+    const RowScaling* standardise = o.flag("standardize") ? &scaling : nullptr;
     KmeansOptions ko;
     ko.k = o.integer("k");
     ko.n_init = static_cast<int>(o.integer("n_init"));
@@ -121,7 +125,7 @@ StageSpec cluster_stage() {
                   fmt::format("cluster: k = {} needs more points; the recording {} gives {}", ko.k,
                               run.workspace.recording_path, x.cols()),
                   ExitCode::bad_input);
-    const KmeansResult r = kmeans(run.ctx, x, ko);
+    const KmeansResult r = kmeans(run.ctx, x, ko, standardise);
 
     // The seed article's evaluation: the two repeats of an image in the same cluster, against the chance
     // rate of two independent draws from the cluster sizes.
@@ -150,12 +154,7 @@ StageSpec cluster_stage() {
     const std::int64_t cok = o.integer("cocluster_k");
     const std::int64_t bik = o.integer("bicluster_k");
     Matrix repeat_mean;
-    if (cok > 0 || bik > 0) {
-      repeat_mean = Matrix(p.repeats.rows(), images);
-      for (std::int64_t j = 0; j < images; ++j)
-        for (std::int64_t i = 0; i < repeat_mean.rows(); ++i)
-          repeat_mean(i, j) = 0.5 * (p.repeats(i, j) + p.repeats(i, images + j));
-    }
+    if (cok > 0 || bik > 0) repeat_mean = both ? repeat_means(p.repeats, images) : mean_points;
 
     // Spectral co-clustering on the repeat means, shifted per neuron to be nonnegative.
     CoclusterResult co;
@@ -214,7 +213,13 @@ StageSpec cluster_stage() {
           Matrix sub(static_cast<std::int64_t>(rows.size()), x.cols());
           for (std::int64_t j = 0; j < x.cols(); ++j)
             for (std::size_t i = 0; i < rows.size(); ++i) sub(static_cast<std::int64_t>(i), j) = x(rows[i], j);
-          subset_runs.push_back(kmeans(run.ctx, sub, ko));
+          RowScaling sub_scaling;
+          for (std::int64_t i : rows) {
+            if (standardise == nullptr) break;
+            sub_scaling.offset.push_back(scaling.offset[static_cast<std::size_t>(i)]);
+            sub_scaling.scale.push_back(scaling.scale[static_cast<std::size_t>(i)]);
+          }
+          subset_runs.push_back(kmeans(run.ctx, sub, ko, standardise != nullptr ? &sub_scaling : nullptr));
           const KmeansResult& sr = subset_runs.back();
           subset_neurons.push_back(count);
           subset_agreement.push_back(both ? repeat_agreement(sr.labels, images) : std::nan(""));

@@ -151,6 +151,41 @@ TEST_F(KmeansTest, RecoversPlantedClustersAtModerateNoise) {
   EXPECT_EQ(static_cast<std::int64_t>(r.init_points.size()), kClusters);
 }
 
+// Standardising on the fly (RowScaling) must give what k-means gives on a standardised copy, bit for bit:
+// the same arithmetic, chunk by chunk. The block is shifted and scaled per row first, and one row is made
+// constant (scale 0), so the scaling is not a near-identity. Also with k = 9, two blocks of 8 products.
+TEST_F(KmeansTest, OnTheFlyStandardisationEqualsAStandardisedCopy) {
+  Matrix x = block(ctx, 1.0);
+  const Range mine = BlockLayout(kDims, ctx.size()).range(ctx.rank());
+  RowScaling scaling;
+  Matrix copy = x;
+  for (std::int64_t i = 0; i < x.rows(); ++i) {
+    const auto g = static_cast<double>(mine.begin + i);
+    for (std::int64_t p = 0; p < kPoints; ++p) x(i, p) = (mine.begin + i == 3) ? 7.0 : 50 + g + (1 + 0.1 * g) * x(i, p);
+    double m = 0, v = 0;
+    for (std::int64_t p = 0; p < kPoints; ++p) m += x(i, p);
+    m /= kPoints;
+    for (std::int64_t p = 0; p < kPoints; ++p) v += (x(i, p) - m) * (x(i, p) - m);
+    const double scale = v > 0 ? 1 / std::sqrt(v / kPoints) : 0.0;
+    scaling.offset.push_back(m);
+    scaling.scale.push_back(scale);
+    for (std::int64_t p = 0; p < kPoints; ++p) copy(i, p) = (x(i, p) - m) * scale;
+  }
+  for (std::int64_t k : {std::int64_t{5}, std::int64_t{9}}) {
+    KmeansOptions o;
+    o.k = k;
+    o.n_init = 2;
+    o.seed = 4;
+    const KmeansResult a = kmeans(ctx, copy, o), b = kmeans(ctx, x, o, &scaling);
+    EXPECT_EQ(a.labels, b.labels) << "k = " << k;
+    EXPECT_EQ(a.init_points, b.init_points) << "k = " << k;
+    EXPECT_EQ(a.iterations, b.iterations) << "k = " << k;
+    EXPECT_EQ(a.inertia, b.inertia) << "k = " << k;
+    EXPECT_EQ(a.centres.values().size(), b.centres.values().size());
+    for (std::size_t i = 0; i < a.centres.values().size(); ++i) ASSERT_EQ(a.centres.values()[i], b.centres.values()[i]) << i;
+  }
+}
+
 TEST_F(KmeansTest, RefusesKAtLeastThePointCount) {
   const Matrix x = block(ctx, 1.0);
   KmeansOptions o;

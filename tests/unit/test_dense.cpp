@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
@@ -8,6 +9,7 @@
 #include <utility>
 
 #include "solvers/dense.hpp"
+#include "src/errors.hpp"
 #include "src/rng.hpp"
 
 namespace popcode {
@@ -69,6 +71,35 @@ TEST(Dense, GemmAndGramAgreeWithLoops) {
   }
   Matrix wrong(2, 2);
   EXPECT_THROW(gemm(Trans::no, Trans::no, 1.0, a, b, 0.0, wrong), std::exception);
+}
+
+// The k-means products kernel against a plain sum in long double: row counts around and across its row
+// blocks (384 rows at 8 vectors), point counts around its groups of 4, a leading dimension above n, and
+// 16 vectors (two blocks of 8).
+TEST(Dense, InterleavedProductsAgreeWithLoops) {
+  for (std::int64_t kp : {std::int64_t{8}, std::int64_t{16}})
+    for (std::int64_t n : {std::int64_t{0}, std::int64_t{1}, std::int64_t{37}, std::int64_t{384}, std::int64_t{1000}})
+      for (std::int64_t w : {std::int64_t{0}, std::int64_t{1}, std::int64_t{4}, std::int64_t{7}, std::int64_t{13}}) {
+        const std::int64_t ldx = n + 3;
+        const Matrix x = random_matrix(ldx, std::max<std::int64_t>(w, 1), 11), c = random_matrix(n, kp, 12);
+        std::vector<double> ct(static_cast<std::size_t>(n * kp));
+        for (std::int64_t r = 0; r < n; ++r)
+          for (std::int64_t j = 0; j < kp; ++j) ct[static_cast<std::size_t>(r * kp + j)] = c(r, j);
+        std::vector<double> out(static_cast<std::size_t>(w * kp), -1.0);
+        interleaved_products(x.data(), n, ldx, w, ct.data(), kp, out.data());
+        for (std::int64_t p = 0; p < w; ++p)
+          for (std::int64_t j = 0; j < kp; ++j) {
+            long double want = 0, scale = 0;
+            for (std::int64_t r = 0; r < n; ++r) {
+              want += static_cast<long double>(x(r, p)) * c(r, j);
+              scale += std::abs(static_cast<long double>(x(r, p)) * c(r, j));
+            }
+            EXPECT_NEAR(out[static_cast<std::size_t>(p * kp + j)], static_cast<double>(want), 1e-14 * static_cast<double>(scale) + 1e-300)
+                << "n " << n << " w " << w << " kp " << kp << " point " << p << " vector " << j;
+          }
+      }
+  std::vector<double> out(8);
+  EXPECT_THROW(interleaved_products(nullptr, 0, 0, 1, nullptr, 6, out.data()), InternalError);
 }
 
 TEST(Dense, SymmetricEigenAllAndLeading) {
