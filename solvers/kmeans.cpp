@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <limits>
 #include <numeric>
@@ -343,12 +344,16 @@ KmeansResult kmeans(const Context& ctx, const Matrix& block, const KmeansOptions
   const double tol = absolute_tolerance(ctx, points, o.tol);
   KmeansResult best;
   best.inertia = std::numeric_limits<double>::infinity();
+  double lloyd_seconds = 0;
   for (int init = 0; init < std::max(1, o.n_init); ++init) {
     const std::vector<std::int64_t> start = kmeans_plusplus(ctx, points, x2, o.k, o.seed, init);
+    const auto t0 = std::chrono::steady_clock::now();
     KmeansResult r = lloyd(ctx, points, x2, tol, gather_points(points, start), o);
+    lloyd_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     r.init_points = start;
     if (r.inertia < best.inertia) best = std::move(r);
   }
+  best.lloyd_seconds = lloyd_seconds;
   return best;
 }
 

@@ -52,6 +52,7 @@ struct KmeansResult {
   std::int64_t reseeded = 0;              // empty clusters re-seeded (kept initialisation)
   std::vector<std::int64_t> sizes;        // k
   std::vector<std::int64_t> init_points;  // the points chosen as initial centres (kept initialisation)
+  double lloyd_seconds = 0;               // wall time in Lloyd iterations, summed over the initialisations
 };
 
 // A per-neuron standardisation applied as the points are read: k-means then clusters the points

@@ -3,8 +3,10 @@
 5,600 points (2,800 images x 2 repeats) of 10,000 neurons at 1 and 2 ranks, against sklearn KMeans
 (algorithm="lloyd", n_init=1) started from the same k-means++ centres popcode chose (/cluster/init_points),
 with 1 BLAS/OpenMP thread (as 1 rank) and 2 (as 2 ranks). The floor: popcode's Lloyd iterations, each one
-S x k x N products (2 S k N flops), at the dgemm rate measured in this run, per core. Medians and ranges of
-REPEATS runs.
+S x k x N products (2 S k N flops), at the dgemm rate measured in this run, per core; and, because Lloyd at
+k = 8 is bound by memory rather than flops, the read floor: each iteration reads the S x N block once
+(8 S N bytes), at the single-thread read rate measured in this run (numpy summing a 512 MiB array), per core.
+Medians and ranges of REPEATS runs.
 
 Usage: /usr/bin/python3 bench/cluster/run.py [--build build] [--repeats 3] [--out bench/out]
 Writes OUT/cluster.json and OUT/cluster.md.
@@ -40,6 +42,16 @@ print(json.dumps({"seconds": time.perf_counter() - t, "inertia": float(km.inerti
 """
 
 
+def read_gbs(repeats=5):
+    """Single-thread memory read rate: numpy summing a 512 MiB float64 array (best of `repeats`)."""
+    code = ("import numpy as np,time\n"
+            "a=np.ones(1<<26);a.sum();best=0\n"
+            f"for _ in range({repeats}):\n t=time.perf_counter();a.sum();best=max(best,a.nbytes/(time.perf_counter()-t)/1e9)\n"
+            "print(best)")
+    out = subprocess.run([sys.executable, "-c", code], check=True, env=env(1), capture_output=True, text=True)
+    return float(out.stdout)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default=os.path.join(REPO, "build"))
@@ -51,18 +63,20 @@ def main():
     recording = os.path.join(a.out, "cluster_recording.h5")
     popcode(binary, 2, "simulate", "--out", recording, "--neurons", "10000", "--images", "2800", "--seed", "7")
     results = {"date": time.strftime("%Y-%m-%d"), "points": 5600, "neurons": 10000, "k": 8}
-    rates, runs, peer = [], {}, {}
+    rates, reads, runs, peer = [], [], {}, {}
     reference = None
     for name, ranks in [("popcode_1rank", 1), ("popcode_2ranks", 2)]:
         runs[name] = []
         for r in range(a.repeats):
             rates.append(dgemm_gflops())
+            reads.append(read_gbs())
             out = os.path.join(a.out, f"cluster_{name}_{r}.h5")
             popcode(binary, ranks, "cluster", "--in", recording, "--out", out, "--force", "--k", "8",
                     "--set", "preprocess.save_responses=true")
             with h5py.File(out, "r") as f:
                 st = f["provenance/stages/cluster"]
                 runs[name].append({"seconds": float(st.attrs["wall_s"]), "inertia": float(f["cluster/inertia"][()]),
+                                   "lloyd_seconds": float(f["cluster/lloyd_seconds"][()]),
                                    "iterations": int(f["cluster/iterations"][()]),
                                    "peak_rss_mib": float(st["per_rank"][:, 4].max()) / 2**20})
             reference = reference or out
@@ -77,28 +91,37 @@ def main():
             print(f"sklearn {threads} thread(s) run {r}: {peer[threads][-1]['seconds']:.2f} s, inertia "
                   f"{peer[threads][-1]['inertia']:.6g}, {peer[threads][-1]['iterations']} iterations", flush=True)
     rate = statistics.median(rates)
+    read = statistics.median(reads)
     rows = []
     for name, cores in [("popcode_1rank", 1), ("popcode_2ranks", 2)]:
         s = summary([x["seconds"] for x in runs[name]])
+        ls = summary([x["lloyd_seconds"] for x in runs[name]])
         p = summary([x["seconds"] for x in peer[cores]])
         iters = runs[name][0]["iterations"]
         floor = iters * 2.0 * 5600 * 8 * 10000 / (rate * 1e9 * cores)
+        read_floor = iters * 8.0 * 5600 * 10000 / (read * 1e9 * cores)
         rel = abs(runs[name][0]["inertia"] - peer[cores][0]["inertia"]) / peer[cores][0]["inertia"]
-        results[name] = {"seconds": s, "peer_seconds": p, "floor_seconds": floor, "inertia_rel_diff": rel,
+        results[name] = {"seconds": s, "lloyd_seconds": ls, "peer_seconds": p, "floor_seconds": floor, "read_floor_seconds": read_floor,
+                         "inertia_rel_diff": rel,
                          "peak_rss_mib": max(x["peak_rss_mib"] for x in runs[name]), "iterations": iters,
                          "peer_iterations": peer[cores][0]["iterations"]}
-        rows.append((name, cores, fmt(s), f"{floor:.3f}", f"{s['median'] / floor:.0f}", fmt(p), f"{p['median'] / s['median']:.1f}",
+        rows.append((name, cores, fmt(s), f"{floor:.3f}", f"{ls['median'] / floor:.1f}", f"{read_floor:.2f}",
+                     f"{ls['median'] / read_floor:.1f}", f"{p['median'] / read_floor:.1f}", fmt(p), f"{p['median'] / s['median']:.1f}",
+                     fmt(ls), f"{p['median'] / ls['median']:.1f}",
                      f"{results[name]['peak_rss_mib']:.0f}", f"{iters} / {peer[cores][0]['iterations']}", f"{rel:.1e}"))
     results["dgemm_gflops_per_core"] = summary(rates)
+    results["read_gbs_per_core"] = summary(reads)
     results["two_rank_efficiency"] = results["popcode_1rank"]["seconds"]["median"] / (2 * results["popcode_2ranks"]["seconds"]["median"])
     with open(os.path.join(a.out, "cluster.json"), "w") as f:
         json.dump(results, f, indent=1, default=float)
-    lines = ["| run | cores | popcode s, median (range) | Lloyd floor s | popcode / floor | sklearn s, median (range) | "
-             "speed-up vs sklearn | peak MiB per rank | iterations popcode / sklearn | inertia relative difference |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| run | cores | popcode stage s, median (range) | Lloyd flop floor s | popcode Lloyd / flop floor | Lloyd read floor s | "
+             "popcode Lloyd / read floor | sklearn / read floor | sklearn s, median (range) | speed-up vs sklearn | peak MiB per rank | "
+             "iterations popcode / sklearn | inertia relative difference |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
     lines.append("")
-    lines.append(f"dgemm rate per core (median of {len(rates)}): {rate:.1f} GFLOP/s; 2-rank efficiency "
+    lines.append(f"dgemm rate per core (median of {len(rates)}): {rate:.1f} GFLOP/s; read rate per core (median of "
+                 f"{len(reads)}): {read:.1f} GB/s; 2-rank efficiency "
                  f"{results['two_rank_efficiency']:.2f}")
     with open(os.path.join(a.out, "cluster.md"), "w") as f:
         f.write("\n".join(lines) + "\n")

@@ -275,6 +275,8 @@ StageSpec cluster_stage() {
     w.scalar("inertia", r.inertia, "sum of squared distances of the points to their centres");
     w.scalar("iterations", static_cast<std::int64_t>(r.iterations), "Lloyd iterations of the kept initialisation");
     w.scalar("reseeded", r.reseeded, "empty clusters re-seeded with the farthest points");
+    w.scalar("lloyd_seconds", run.ctx.max(r.lloyd_seconds),
+             "wall time of the Lloyd iterations alone (no standardisation or k-means++), slowest rank, s");
     w.scalar("repeat_agreement", same, "fraction of images whose two repeats share a cluster (NaN unless points = both)");
     w.scalar("repeat_agreement_chance", chance, "sum over clusters of (size / points)^2");
     w.scalar("ari_classes", ari, "adjusted Rand index of the clusters against the image classes (NaN without classes)");
