@@ -214,11 +214,11 @@ StageSpec cluster_stage() {
           for (std::int64_t j = 0; j < x.cols(); ++j)
             for (std::size_t i = 0; i < rows.size(); ++i) sub(static_cast<std::int64_t>(i), j) = x(rows[i], j);
           RowScaling sub_scaling;
-          for (std::int64_t i : rows) {
-            if (standardise == nullptr) break;
-            sub_scaling.offset.push_back(scaling.offset[static_cast<std::size_t>(i)]);
-            sub_scaling.scale.push_back(scaling.scale[static_cast<std::size_t>(i)]);
-          }
+          if (standardise != nullptr)
+            for (std::int64_t i : rows) {
+              sub_scaling.offset.push_back(scaling.offset[static_cast<std::size_t>(i)]);
+              sub_scaling.scale.push_back(scaling.scale[static_cast<std::size_t>(i)]);
+            }
           subset_runs.push_back(kmeans(run.ctx, sub, ko, standardise != nullptr ? &sub_scaling : nullptr));
           const KmeansResult& sr = subset_runs.back();
           subset_neurons.push_back(count);
