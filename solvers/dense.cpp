@@ -14,6 +14,8 @@ extern "C" {
 // Fortran BLAS/LAPACK (gfortran calling convention, including the hidden lengths of character arguments).
 void dgemm_(const char*, const char*, const int*, const int*, const int*, const double*, const double*, const int*,
             const double*, const int*, const double*, double*, const int*, std::size_t, std::size_t);
+void sgemm_(const char*, const char*, const int*, const int*, const int*, const float*, const float*, const int*,
+            const float*, const int*, const float*, float*, const int*, std::size_t, std::size_t);
 void dsyrk_(const char*, const char*, const int*, const int*, const double*, const double*, const int*, const double*,
             double*, const int*, std::size_t, std::size_t);
 void dsyevd_(const char*, const char*, const int*, double*, const int*, double*, double*, const int*, int*, const int*,
@@ -61,6 +63,20 @@ void gemm_raw(Trans ta, Trans tb, std::int64_t m, std::int64_t n, std::int64_t k
     return;
   }
   dgemm_(flag(ta), flag(tb), &im, &in, &ik, &alpha, a, &ilda, b, &ildb, &beta, c, &ildc, 1, 1);
+}
+
+void gemm_raw_f32(Trans ta, Trans tb, std::int64_t m, std::int64_t n, std::int64_t k, const float* a, std::int64_t lda,
+                  const float* b, std::int64_t ldb, float* c, std::int64_t ldc) {
+  if (m == 0 || n == 0) return;
+  const int im = blas_int(m, "sgemm"), in = blas_int(n, "sgemm"), ik = blas_int(k, "sgemm");
+  const int ilda = std::max(1, blas_int(lda, "sgemm")), ildb = std::max(1, blas_int(ldb, "sgemm"));
+  const int ildc = std::max(1, blas_int(ldc, "sgemm"));
+  if (k == 0) {
+    for (std::int64_t j = 0; j < n; ++j) std::fill(c + j * ldc, c + j * ldc + m, 0.0f);
+    return;
+  }
+  const float one = 1.0f, zero = 0.0f;
+  sgemm_(flag(ta), flag(tb), &im, &in, &ik, &one, a, &ilda, b, &ildb, &zero, c, &ildc, 1, 1);
 }
 
 void gemm(Trans ta, Trans tb, double alpha, const Matrix& a, const Matrix& b, double beta, Matrix& c) {

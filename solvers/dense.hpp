@@ -19,6 +19,11 @@ void gemm(Trans ta, Trans tb, double alpha, const Matrix& a, const Matrix& b, do
 void gemm_raw(Trans ta, Trans tb, std::int64_t m, std::int64_t n, std::int64_t k, double alpha, const double* a,
               std::int64_t lda, const double* b, std::int64_t ldb, double beta, double* c, std::int64_t ldc);
 
+// Raw sgemm, single precision, for passes whose results are checked in double afterwards (the kNN graph's
+// candidate pass): C[m x n] <- op(A) op(B).
+void gemm_raw_f32(Trans ta, Trans tb, std::int64_t m, std::int64_t n, std::int64_t k, const float* a, std::int64_t lda,
+                  const float* b, std::int64_t ldb, float* c, std::int64_t ldc);
+
 // Products of a few points with a few vectors, the shape of a k-means assignment: for points c < w and vectors
 // j < kp, out[c * kp + j] = sum_{r < n} x[c * ldx + r] * ct[r * kp + j]. The vectors are interleaved (row r
 // of all of them together) and kp is a multiple of 8. Each point is read once, straight from `x`: dgemm would

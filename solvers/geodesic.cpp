@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
+#include <bit>
 #include <cmath>
 #include <functional>
 #include <limits>
@@ -93,11 +95,63 @@ int numpy_bin_index(double x, double first, double last, const std::vector<doubl
 
 namespace {
 
-// Single-source shortest paths (binary heap, lazy deletion), reusing its buffers between sources.
+// A monotone priority queue (radix heap): keys popped never decrease, and every key pushed is at least the
+// last one popped, as in Dijkstra's algorithm with non-negative weights. Keys are the bit patterns of
+// non-negative doubles, whose unsigned order is their numeric order. An entry sits in the bucket of the
+// highest bit where its key differs from the last popped key; popping from an empty bucket 0 takes the
+// smallest key of the first non-empty bucket as the new last key and redistributes that bucket into lower
+// ones, so each entry moves at most 64 times, and in practice a few.
+class RadixHeap {
+ public:
+  struct Entry {
+    std::uint64_t key;
+    std::int64_t value;
+  };
+  void push(std::uint64_t key, std::int64_t value) {
+    buckets_[bucket(key)].push_back({key, value});
+    ++size_;
+  }
+  bool empty() const { return size_ == 0; }
+  Entry pop() {
+    if (buckets_[0].empty()) {
+      std::size_t b = 1;
+      while (buckets_[b].empty()) ++b;
+      std::vector<Entry>& from = buckets_[b];
+      last_ = std::min_element(from.begin(), from.end(), [](const Entry& x, const Entry& y) { return x.key < y.key; })->key;
+      for (const Entry& e : from) buckets_[bucket(e.key)].push_back(e);
+      from.clear();
+    }
+    const Entry e = buckets_[0].back();
+    buckets_[0].pop_back();
+    --size_;
+    return e;
+  }
+  // Empty, to start again from key 0.
+  void reset() { last_ = 0; }
+
+ private:
+  std::size_t bucket(std::uint64_t key) const {
+    return key == last_ ? 0 : static_cast<std::size_t>(64 - __builtin_clzll(key ^ last_));
+  }
+  std::array<std::vector<Entry>, 65> buckets_;
+  std::uint64_t last_ = 0;
+  std::size_t size_ = 0;
+};
+
+// Single-source shortest paths (radix heap, lazy deletion), reusing its buffers between sources. The
+// distances are those of any correct Dijkstra (each the rounded sum along its path: the order of equal keys
+// does not change them).
 class Dijkstra {
  public:
   explicit Dijkstra(const UndirectedGraph& g)
-      : g_(g), dist_(static_cast<std::size_t>(g.points), std::numeric_limits<double>::infinity()) {}
+      : offset_(g.offset), dist_(static_cast<std::size_t>(g.points), std::numeric_limits<double>::infinity()) {
+    edges_.reserve(g.target.size());
+    for (std::size_t e = 0; e < g.target.size(); ++e) {
+      if (!(g.weight[e] >= 0))
+        throw InternalError(fmt::format("geodesic distances: edge weight {} is not a non-negative number", g.weight[e]));
+      edges_.push_back({g.weight[e] + 0.0, g.target[e]});  // + 0.0 turns -0.0 into +0.0, whose bits order right
+    }
+  }
 
   // Distances from `source`, valid until the next run (infinity when unreachable).
   const std::vector<double>& run(std::int64_t source) {
@@ -105,19 +159,22 @@ class Dijkstra {
     touched_.clear();
     dist_[static_cast<std::size_t>(source)] = 0;
     touched_.push_back(source);
-    heap_.push({0.0, source});
+    heap_.reset();
+    heap_.push(0, source);
     while (!heap_.empty()) {
-      const auto [d, v] = heap_.top();
-      heap_.pop();
+      const RadixHeap::Entry top = heap_.pop();
+      const double d = std::bit_cast<double>(top.key);
+      const std::int64_t v = top.value;
       if (d > dist_[static_cast<std::size_t>(v)]) continue;  // stale entry
-      for (std::int64_t e = g_.offset[static_cast<std::size_t>(v)]; e < g_.offset[static_cast<std::size_t>(v + 1)]; ++e) {
-        const std::int64_t w = g_.target[static_cast<std::size_t>(e)];
-        const double nd = d + g_.weight[static_cast<std::size_t>(e)];
-        double& dw = dist_[static_cast<std::size_t>(w)];
+      const Edge* e = edges_.data() + offset_[static_cast<std::size_t>(v)];
+      const Edge* end = edges_.data() + offset_[static_cast<std::size_t>(v + 1)];
+      for (; e != end; ++e) {
+        const double nd = d + e->weight;
+        double& dw = dist_[static_cast<std::size_t>(e->target)];
         if (nd < dw) {
-          if (std::isinf(dw)) touched_.push_back(w);
+          if (std::isinf(dw)) touched_.push_back(e->target);
           dw = nd;
-          heap_.push({nd, w});
+          heap_.push(std::bit_cast<std::uint64_t>(nd), e->target);
         }
       }
     }
@@ -125,11 +182,15 @@ class Dijkstra {
   }
 
  private:
-  using Entry = std::pair<double, std::int64_t>;
-  const UndirectedGraph& g_;
+  struct Edge {
+    double weight;
+    std::int64_t target;
+  };
+  const std::vector<std::int64_t>& offset_;
+  std::vector<Edge> edges_;
   std::vector<double> dist_;
   std::vector<std::int64_t> touched_;
-  std::priority_queue<Entry, std::vector<Entry>, std::greater<>> heap_;
+  RadixHeap heap_;
 };
 
 }  // namespace

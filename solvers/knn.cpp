@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <limits>
 #include <cmath>
+#include <cstring>
 #include <utility>
 
 #include "solvers/dense.hpp"
@@ -36,10 +37,19 @@ class TopK {
     std::push_heap(h, h + k_);
   }
 
+  // The worst distance kept for `point` (infinity until k are kept); valid while offering.
+  double worst(std::int64_t point) const { return entries_[static_cast<std::size_t>(point * k_)].distance; }
+
+  // Sorts each list (ends the offering).
+  void sort() {
+    const auto points = static_cast<std::int64_t>(entries_.size()) / k_;
+    for (std::int64_t i = 0; i < points; ++i) std::sort_heap(list(i), list(i) + k_);
+  }
+
   // Collective: sorts each list and merges the lists of all ranks (an allreduce with a merging operator).
   void merge(const Context& ctx) {
     const auto points = static_cast<std::int64_t>(entries_.size()) / k_;
-    for (std::int64_t i = 0; i < points; ++i) std::sort_heap(list(i), list(i) + k_);
+    sort();
     if (ctx.size() == 1) return;
     MPI_Datatype one_list;
     mpi_check(MPI_Type_contiguous(static_cast<int>(k_ * static_cast<std::int64_t>(sizeof(Entry))), MPI_BYTE, &one_list),
@@ -78,7 +88,67 @@ class TopK {
   std::vector<Entry> entries_;
 };
 
+// Under float32 products: per point, the pairs whose distance interval starts at or below the k-th smallest
+// interval end seen so far (`limit`). Pruned as the limit falls, so a list stays near k entries.
+class Candidates {
+ public:
+  struct Entry {
+    double lo;
+    std::int64_t index;
+  };
+  Candidates(std::int64_t points, std::int64_t k)
+      : lists_(static_cast<std::size_t>(points)), prune_at_(static_cast<std::size_t>(points), min_prune(k)), k_(k) {}
+
+  void offer(std::int64_t point, double lo, std::int64_t index, double limit) {
+    if (!(lo <= limit)) return;
+    auto& l = lists_[static_cast<std::size_t>(point)];
+    l.push_back({lo, index});
+    if (l.size() >= prune_at_[static_cast<std::size_t>(point)]) {
+      std::erase_if(l, [limit](const Entry& e) { return e.lo > limit; });
+      prune_at_[static_cast<std::size_t>(point)] = std::max(min_prune(k_), 2 * l.size());
+    }
+  }
+  const std::vector<Entry>& list(std::int64_t point) const { return lists_[static_cast<std::size_t>(point)]; }
+
+ private:
+  static std::size_t min_prune(std::int64_t k) { return static_cast<std::size_t>(4 * k + 64); }
+  std::vector<std::vector<Entry>> lists_;
+  std::vector<std::size_t> prune_at_;
+  std::int64_t k_;
+};
+
+// x . y over n values, summed in a fixed order (8 running sums in two 4-lane vectors).
+typedef double Lanes4 __attribute__((vector_size(32)));
+double column_dot(const double* x, const double* y, std::int64_t n) {
+  Lanes4 s0 = {0, 0, 0, 0}, s1 = {0, 0, 0, 0};
+  std::int64_t r = 0;
+  for (; r + 8 <= n; r += 8) {
+    Lanes4 a0, a1, b0, b1;
+    std::memcpy(&a0, x + r, sizeof a0);
+    std::memcpy(&a1, x + r + 4, sizeof a1);
+    std::memcpy(&b0, y + r, sizeof b0);
+    std::memcpy(&b1, y + r + 4, sizeof b1);
+    s0 += a0 * b0;
+    s1 += a1 * b1;
+  }
+  const Lanes4 s = s0 + s1;
+  double t = (s[0] + s[1]) + (s[2] + s[3]);
+  for (; r < n; ++r) t += x[r] * y[r];
+  return t;
+}
+
+// Neurons per single-precision product run (the gamma_m of the error bound).
+constexpr std::int64_t kSingleRun = 512;
+
 }  // namespace
+
+KnnProducts parse_knn_products(const std::string& name) {
+  if (name == "float32") return KnnProducts::float32;
+  if (name == "float64") return KnnProducts::float64;
+  throw UsageError(fmt::format("unknown products '{}' (expected float32 or float64)", name));
+}
+
+const char* knn_products_name(KnnProducts p) { return p == KnnProducts::float32 ? "float32" : "float64"; }
 
 KnnMetric parse_knn_metric(const std::string& name) {
   if (name == "euclidean") return KnnMetric::euclidean;
@@ -97,12 +167,25 @@ const char* knn_metric_name(KnnMetric m) {
 }
 
 KnnGraph knn_graph(const Context& ctx, Matrix points, std::int64_t k, KnnMetric metric, std::int64_t tile,
-                   const GramBlockVisitor& visit) {
+                   const GramBlockVisitor& visit, KnnProducts products) {
   const std::int64_t s = points.cols(), n_local = points.rows();
   ctx.agree(k < 1 || k >= s,
             fmt::format("kNN graph: k = {} needs 1 <= k < number of points ({})", k, s), ExitCode::bad_input);
   tile = std::max<std::int64_t>(1, std::min(tile, s));
 
+  {
+    // Before any transformation, which would spread a NaN over its whole neuron.
+    std::vector<double> non_finite(static_cast<std::size_t>(s), 0.0);
+    for (std::int64_t j = 0; j < s; ++j)
+      for (double v : points.col(j))
+        if (!std::isfinite(v)) non_finite[static_cast<std::size_t>(j)] += 1;
+    ctx.allreduce_sum(non_finite);
+    std::int64_t bad = 0, first_bad = -1;
+    for (std::int64_t j = 0; j < s; ++j)
+      if (non_finite[static_cast<std::size_t>(j)] > 0 && bad++ == 0) first_bad = j;
+    ctx.agree(bad > 0, fmt::format("kNN graph: {} of {} points have NaN or infinite values (first: point {})", bad, s, first_bad),
+              ExitCode::bad_input);
+  }
   // The points in the metric's space: centred over points (euclidean), centred over neurons (correlation), unit norm
   // (cosine, correlation). Squared norms are sums over neurons.
   Matrix& centred = points;  // transformed in place (the caller moves in a copy it no longer needs)
@@ -127,10 +210,20 @@ KnnGraph knn_graph(const Context& ctx, Matrix points, std::int64_t k, KnnMetric 
         for (double& v : centred.col(j)) v -= mean[static_cast<std::size_t>(j)] / n_total;
     }
   }
+  // Summed as the float32 mode's re-ranked products are (column_dot, then over ranks), so that exact duplicates
+  // come out at distance exactly 0 there.
   std::vector<double> norm2(static_cast<std::size_t>(s), 0.0);
-  for (std::int64_t j = 0; j < s; ++j)
-    for (double v : x->col(j)) norm2[static_cast<std::size_t>(j)] += v * v;
+  for (std::int64_t j = 0; j < s; ++j) norm2[static_cast<std::size_t>(j)] = column_dot(x->col(j).data(), x->col(j).data(), n_local);
   ctx.allreduce_sum(norm2);
+  {
+    std::int64_t bad = 0, first_bad = -1;
+    for (std::int64_t j = 0; j < s; ++j)
+      if (!std::isfinite(norm2[static_cast<std::size_t>(j)]) && bad++ == 0) first_bad = j;
+    ctx.agree(bad > 0,
+              fmt::format("kNN graph: {} of {} points have squared norms beyond the double range (first: point {})", bad,
+                          s, first_bad),
+              ExitCode::bad_input);
+  }
   if (metric != KnnMetric::euclidean) {
     std::int64_t zero = 0, first_zero = -1;
     for (std::int64_t j = 0; j < s; ++j)
@@ -149,17 +242,67 @@ KnnGraph knn_graph(const Context& ctx, Matrix points, std::int64_t k, KnnMetric 
     }
   }
 
-  // Running top-k of every point, on every rank: the pairs of the blocks this rank reduced.
-  TopK top(s, k);
+  const bool single = products == KnnProducts::float32;
   const std::int64_t tiles = (s + tile - 1) / tile;
   const std::int64_t blocks = tiles * (tiles + 1) / 2;
   Matrix partial(tile, tile), summed(tile, tile);
   const auto distance = [&](std::int64_t i, std::int64_t j, double dot) {
+    // Non-increasing in `dot` as computed (each step is a correctly rounded, monotone operation), which the
+    // float32 products' intervals rely on.
     return metric == KnnMetric::euclidean
                ? std::sqrt(std::max(0.0, norm2[static_cast<std::size_t>(i)] + norm2[static_cast<std::size_t>(j)] - 2.0 * dot))
                : std::clamp(1.0 - dot, 0.0, 2.0);  // sklearn clips cosine distances to [0, 2]
   };
-  Progress progress(fmt::format("kNN graph ({} points, k = {}, {}, {} blocks)", s, k, knn_metric_name(metric), blocks),
+
+  // float32 products: the single-precision copy, scaled by 2^-e so that its largest value is below 1, and the
+  // error bound of a product (see knn.hpp): |x.y (single) - x.y (double)| <= c |x||y| + absolute.
+  std::vector<float> x32;
+  std::vector<float> part32;
+  double unscale = 1, bound_c = 0, bound_abs = 0;
+  std::vector<double> norm;  // |x_j| in the metric's space, rounded up past its own rounding error
+  if (single) {
+    double largest = 0;
+    for (std::int64_t j = 0; j < s; ++j)
+      for (double v : x->col(j)) largest = std::max(largest, std::abs(v));
+    largest = ctx.max(largest);
+    int e = 0;
+    std::frexp(largest, &e);  // largest < 2^e
+    const double scale = std::ldexp(1.0, -e);
+    unscale = std::ldexp(1.0, 2 * e);
+    x32.resize(static_cast<std::size_t>(n_local * s));
+    for (std::int64_t j = 0; j < s; ++j) {
+      const double* src = x->data() + j * n_local;
+      float* dst = x32.data() + j * n_local;
+      for (std::int64_t i = 0; i < n_local; ++i) dst[i] = static_cast<float>(src[i] * scale);
+    }
+    part32.resize(static_cast<std::size_t>(tile * tile));
+    const double u = 0x1p-24, u64 = 0x1p-53, run = static_cast<double>(kSingleRun);
+    const double n_total = static_cast<double>(ctx.sum(n_local));
+    const double gamma_run = run * u / (1 - run * u);
+    const double terms64 = n_total + std::ceil(n_total / run) + ctx.size();
+    const double gamma64 = terms64 * u64 / (1 - terms64 * u64);
+    bound_c = 1.01 * (2 * u + u * u + gamma_run * (1 + u) * (1 + u) + 2 * gamma64);
+    // Underflow: at most 2^-150 for each rounded value, product and sum of the scaled points; 8 per neuron covers it.
+    bound_abs = 8 * n_total * 0x1p-149 * unscale;
+    norm.resize(static_cast<std::size_t>(s));
+    for (std::int64_t j = 0; j < s; ++j)
+      norm[static_cast<std::size_t>(j)] =
+          (metric == KnnMetric::euclidean ? std::sqrt(norm2[static_cast<std::size_t>(j)]) : 1.0) * (1 + 2 * gamma64 + 1e-12);
+  }
+  // The interval of a pair's double product around its single-precision one, widened for the rounding of
+  // dot +- bound itself.
+  const auto product_bound = [&](std::int64_t i, std::int64_t j, double dot) {
+    const double b = bound_c * norm[static_cast<std::size_t>(i)] * norm[static_cast<std::size_t>(j)] + bound_abs;
+    return 1.000001 * b + 4 * 0x1p-53 * (std::abs(dot) + b);
+  };
+
+  // float64: the running top-k of every point, on every rank (the pairs of the blocks this rank reduced).
+  // float32: the k smallest interval ends (`upper`) and the candidates.
+  TopK top(s, single ? 1 : k);
+  TopK upper(s, single ? k : 1);
+  Candidates candidates(single ? s : 0, k);
+  Progress progress(fmt::format("kNN graph ({} points, k = {}, {}, {} products, {} blocks)", s, k, knn_metric_name(metric),
+                                knn_products_name(products), blocks),
                     static_cast<std::size_t>(blocks));
   std::int64_t q = 0;
   for (std::int64_t a = 0; a < tiles; ++a) {
@@ -168,11 +311,19 @@ KnnGraph knn_graph(const Context& ctx, Matrix points, std::int64_t k, KnnMetric 
       // the block's root; each distance then serves both of its points.
       const std::int64_t fa = a * tile, ra = std::min(tile, s - fa), fb = b * tile, rb = std::min(tile, s - fb);
       const int root = static_cast<int>(q % ctx.size());
-      if (n_local > 0) {
+      if (n_local > 0 && !single) {
         gemm_raw(Trans::yes, Trans::no, ra, rb, n_local, 1.0, x->data() + fa * n_local, n_local, x->data() + fb * n_local,
                  n_local, 0.0, partial.data(), ra);
       } else {
         std::fill(partial.data(), partial.data() + ra * rb, 0.0);
+        for (std::int64_t r0 = 0; r0 < n_local; r0 += kSingleRun) {
+          const std::int64_t len = std::min(kSingleRun, n_local - r0);
+          gemm_raw_f32(Trans::yes, Trans::no, ra, rb, len, x32.data() + fa * n_local + r0, n_local,
+                       x32.data() + fb * n_local + r0, n_local, part32.data(), ra);
+          for (std::int64_t e = 0; e < ra * rb; ++e) partial.data()[e] += static_cast<double>(part32[static_cast<std::size_t>(e)]);
+        }
+        if (unscale != 1)
+          for (std::int64_t e = 0; e < ra * rb; ++e) partial.data()[e] *= unscale;
       }
       mpi_check(MPI_Reduce(partial.data(), summed.data(), static_cast<int>(ra * rb), MPI_DOUBLE, MPI_SUM, root, ctx.comm()),
                 "MPI_Reduce");
@@ -182,9 +333,21 @@ KnnGraph knn_graph(const Context& ctx, Matrix points, std::int64_t k, KnnMetric 
           const std::int64_t j = fb + jj;
           for (std::int64_t ii = 0; ii < (a == b ? jj : ra); ++ii) {  // the diagonal block: each pair once
             const std::int64_t i = fa + ii;
-            const double d = distance(i, j, summed.data()[ii + jj * ra]);
-            top.offer(i, d, j);
-            top.offer(j, d, i);
+            const double dot = summed.data()[ii + jj * ra];
+            if (!single) {
+              const double d = distance(i, j, dot);
+              top.offer(i, d, j);
+              top.offer(j, d, i);
+              continue;
+            }
+            const double bound = product_bound(i, j, dot);
+            const double lo = distance(i, j, dot + bound);
+            if (lo > upper.worst(i) && lo > upper.worst(j)) continue;  // far from both points' k nearest
+            const double hi = distance(i, j, dot - bound);
+            upper.offer(i, hi, j);
+            upper.offer(j, hi, i);
+            candidates.offer(i, lo, j, upper.worst(i));
+            candidates.offer(j, lo, i, upper.worst(j));
           }
         }
       }
@@ -192,11 +355,67 @@ KnnGraph knn_graph(const Context& ctx, Matrix points, std::int64_t k, KnnMetric 
     }
   }
   progress.finish();
-  top.merge(ctx);
+  std::int64_t rechecked = 0;
+  if (!single) {
+    top.merge(ctx);
+  } else {
+    x32 = {};
+    // Every rank's candidates against the final limits, as unordered pairs (each pair was offered on one rank
+    // only), gathered on all ranks in one order.
+    upper.merge(ctx);
+    std::vector<std::int64_t> mine;  // (low, high) point pairs
+    for (std::int64_t i = 0; i < s; ++i) {
+      const double limit = upper.sorted(i)[static_cast<std::size_t>(k - 1)].distance;
+      for (const Candidates::Entry& c : candidates.list(i))
+        if (c.lo <= limit) {
+          mine.push_back(std::min(i, c.index));
+          mine.push_back(std::max(i, c.index));
+        }
+    }
+    std::vector<std::pair<std::int64_t, std::int64_t>> pairs;
+    {
+      const auto count = static_cast<std::int64_t>(mine.size());
+      if (count > std::numeric_limits<int>::max())
+        throw InternalError(fmt::format("kNN graph: {} candidate pair values on rank {} exceed MPI's int counts", count, ctx.rank()));
+      const int my_count = static_cast<int>(count);
+      std::vector<int> counts(static_cast<std::size_t>(ctx.size())), offsets(static_cast<std::size_t>(ctx.size()), 0);
+      mpi_check(MPI_Allgather(&my_count, 1, MPI_INT, counts.data(), 1, MPI_INT, ctx.comm()), "MPI_Allgather");
+      std::int64_t total = 0;
+      for (int r = 0; r < ctx.size(); ++r) {
+        if (total > std::numeric_limits<int>::max())
+          throw InternalError(fmt::format("kNN graph: {} candidate pair values exceed MPI's int counts", total));
+        offsets[static_cast<std::size_t>(r)] = static_cast<int>(total);
+        total += counts[static_cast<std::size_t>(r)];
+      }
+      std::vector<std::int64_t> all(static_cast<std::size_t>(total));
+      mpi_check(MPI_Allgatherv(mine.data(), my_count, MPI_INT64_T, all.data(), counts.data(), offsets.data(), MPI_INT64_T,
+                               ctx.comm()),
+                "MPI_Allgatherv");
+      for (std::size_t p = 0; p + 1 < all.size(); p += 2) pairs.emplace_back(all[p], all[p + 1]);
+    }
+    std::sort(pairs.begin(), pairs.end());
+    pairs.erase(std::unique(pairs.begin(), pairs.end()), pairs.end());
+    rechecked = static_cast<std::int64_t>(pairs.size());
+    // Their products in double, pair by pair (sorted by the first point, so its column stays in cache). Reading
+    // the second point's column is the cost: about S k columns of 8 n_local bytes.
+    std::vector<double> dots(pairs.size());
+    for (std::size_t p = 0; p < pairs.size(); ++p)
+      dots[p] = column_dot(x->data() + pairs[p].first * n_local, x->data() + pairs[p].second * n_local, n_local);
+    ctx.allreduce_sum(dots);
+    top = TopK(s, k);
+    for (std::size_t p = 0; p < pairs.size(); ++p) {
+      const auto [i, j] = pairs[p];
+      const double d = distance(i, j, dots[p]);
+      top.offer(i, d, j);
+      top.offer(j, d, i);
+    }
+    top.sort();
+  }
 
   KnnGraph g;
   g.points = s;
   g.k = k;
+  g.rechecked_pairs = rechecked;
   g.index.resize(static_cast<std::size_t>(s * k));
   g.distance.resize(static_cast<std::size_t>(s * k));
   for (std::int64_t i = 0; i < s; ++i)

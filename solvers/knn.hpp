@@ -18,11 +18,37 @@
 // and N >> S in these recordings (10^4-10^6 neurons, ~10^3-10^4 stimuli). The points are cut into tiles of
 // `tile`; for each block (a, b), a <= b, of the upper triangle every rank forms its partial Gram block
 // X_loc[:, a]^T X_loc[:, b] by BLAS, MPI_Reduce sums it onto the block's root (blocks dealt round-robin),
-// and the root turns it into distances and offers each pair to both points' running top-k. Each distance
+// and the root turns it into distances and offers each pair to both points' running lists. Each distance
 // is computed once, so the graph is exactly symmetric, and only half of the S x S products are formed. At
-// the end the partial top-k lists of all ranks are merged by an allreduce with a merging operator (S k
-// entries). Memory per rank: the local block (n_local x S, centred or normalised in place), two
-// tile x tile buffers, and the top-k lists 16 S k bytes.
+// the end the partial lists of all ranks are merged by an allreduce with a merging operator (S k entries).
+//
+// Products (KnnProducts):
+//   float64: the block products by dgemm, and the top-k kept from them directly.
+//   float32 (default): the same graph at twice the BLAS rate. The block products are formed by sgemm on a
+//     single-precision copy of the points, over runs of at most 512 neurons whose results are added in
+//     double. Every product then carries a proven error bound (below), so each pair's distance lies in a known
+//     interval [lo, hi]. A pair can be among a point's k nearest only if its lo is at most the k-th smallest hi
+//     of that point; the pairs that pass (the candidates: the k nearest, plus the few whose interval
+//     overlaps the k-th) get their products again in double from the double points, and the top-k is chosen
+//     from those. The result is the float64 graph: the same neighbours and the double distances, with
+//     the same tie rule. Only the double products of the candidates are computed differently (a plain dot
+//     over the neurons instead of dgemm's blocks), so a distance can differ from the float64 mode's in the
+//     last bit.
+//     The bound, for points x, y (in the metric's space) and u = 2^-24: rounding the points to single
+//     precision moves x.y by at most (2u + u^2) |x||y|; a single-precision sum of m <= 512 products is off
+//     by at most gamma_m = m u / (1 - m u) times the sum of their magnitudes (Higham, Accuracy and Stability
+//     of Numerical Algorithms, 3.1, any order of summation, fused or not); the double additions and the
+//     double re-computation add gamma_n in double. So |x.y (single) - x.y (double)| <= c |x||y| with
+//     c = 2u + u^2 + gamma_512 (1 + u)^2 + 2 gamma_n(double), about 3.1e-5, taken 1% larger, plus margins for
+//     the distance formula's own rounding. The points are scaled by a power of two first (exactly) so that
+//     single precision neither overflows nor loses more than an absolute 2^-149 per value to underflow,
+//     which the bound also covers.
+//   The visitor (the participation ratio) sees the products of the chosen mode: under float32 they are
+//   within the bound above of the double ones.
+//
+// Memory per rank: the local block (n_local x S, 8 bytes a value, centred or normalised in place), its
+// single-precision copy under float32 (4 bytes a value), two tile x tile buffers, the lists 16 S k bytes,
+// and under float32 the candidates (24 bytes each, about S k of them).
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -37,11 +63,16 @@ enum class KnnMetric { euclidean, cosine, correlation };
 KnnMetric parse_knn_metric(const std::string& name);
 const char* knn_metric_name(KnnMetric m);
 
+enum class KnnProducts { float32, float64 };
+KnnProducts parse_knn_products(const std::string& name);
+const char* knn_products_name(KnnProducts p);
+
 struct KnnGraph {
   std::int64_t points = 0;
   std::int64_t k = 0;
   std::vector<std::int64_t> index;  // points x k, row-major: neighbours of each point, nearest first
   std::vector<double> distance;     // points x k, the matching distances (non-decreasing along a row)
+  std::int64_t rechecked_pairs = 0;  // float32 products: the candidate pairs whose products were formed again in double
   std::int64_t neighbour(std::int64_t i, std::int64_t j) const { return index[static_cast<std::size_t>(i * k + j)]; }
   double dist(std::int64_t i, std::int64_t j) const { return distance[static_cast<std::size_t>(i * k + j)]; }
 };
@@ -54,8 +85,9 @@ using GramBlockVisitor = std::function<void(std::int64_t row_first, std::int64_t
                                             std::int64_t cols, const double* gram)>;
 
 // Collective. `points` is this rank's neuron block (n_local x S), taken by value and transformed in place
-// (move it in to avoid a copy); every rank passes the same S, k and metric. Throws InputError (collectively) for k >= S, or for zero-norm points under cosine/correlation.
+// (move it in to avoid a copy); every rank passes the same S, k, metric and products. Throws InputError
+// (collectively) for k >= S, for non-finite values, or for zero-norm points under cosine/correlation.
 KnnGraph knn_graph(const Context& ctx, Matrix points, std::int64_t k, KnnMetric metric, std::int64_t tile = 512,
-                   const GramBlockVisitor& visit = {});
+                   const GramBlockVisitor& visit = {}, KnnProducts products = KnnProducts::float32);
 
 }  // namespace popcode

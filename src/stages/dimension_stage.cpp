@@ -86,6 +86,11 @@ StageSpec make_dimension_stage(bool spontaneous) {
       OptionSpec{"dmin_max", OptionType::integer, std::int64_t{25}, "largest integer D scanned for Dmin (ID_fit.py: 25)", {},
                  2.0, 10000.0, {}},
       OptionSpec{"mle_k", OptionType::integer, std::int64_t{20}, "neighbours of the Levina-Bickel estimator", {}, 2.0, 10000.0, {}},
+      OptionSpec{"products", OptionType::text, std::string("float32"),
+                 "kNN products: float32 (single-precision pass with a proven error bound, candidates re-ranked in double: "
+                 "the float64 graph at twice the BLAS rate) or float64 (double throughout; the participation ratio then "
+                 "comes from double products too)",
+                 {"float32", "float64"}, {}, {}, {}},
       OptionSpec{"tile", OptionType::integer, std::int64_t{512}, "query points per distance tile (memory: tile x points x 16 bytes)",
                  {}, 1.0, {}, {}},
       OptionSpec{"sources", OptionType::integer, std::int64_t{0},
@@ -127,8 +132,12 @@ StageSpec make_dimension_stage(bool spontaneous) {
                   ExitCode::bad_input);
     const std::int64_t k_all = std::max({k_graph, mle_k, std::int64_t{2}});
     ParticipationRatio pr(n_points);
-    const KnnGraph knn = knn_graph(run.ctx, std::move(x), k_all, metric, o.integer("tile"), pr.visitor());
+    const KnnGraph knn = knn_graph(run.ctx, std::move(x), k_all, metric, o.integer("tile"), pr.visitor(),
+                                   parse_knn_products(o.text("products")));
     const double participation = pr.finish(run.ctx);
+    if (knn.rechecked_pairs > 0)
+      log::info("{}: float32 kNN products: {} candidate pairs ({:.1f} per point, k = {}) re-ranked in double", stage,
+                knn.rechecked_pairs, 2.0 * static_cast<double>(knn.rechecked_pairs) / static_cast<double>(n_points), k_all);
     const TwoNnEstimate twonn = two_nn(knn);
     const MleEstimate mle = levina_bickel(knn, mle_k);
     log::info("{}: {} points x {} neurons ({}); TwoNN {:.2f} (MLE form {:.2f}), Levina-Bickel (k = {}) {:.2f}, "
@@ -210,7 +219,12 @@ StageSpec make_dimension_stage(bool spontaneous) {
     w.scalar("mle/dimension", mle.d, "Levina-Bickel MLE, harmonic mean over points");
     w.scalar("mle/k", mle.k, "neighbours of the Levina-Bickel estimator");
     w.scalar("mle/points_dropped", mle.points_dropped, "points whose estimate is undefined (zero or repeated distances)");
-    w.scalar("participation_ratio", participation, "(sum lambda)^2 / sum lambda^2 of the covariance of the points");
+    w.scalar("participation_ratio", participation,
+             "(sum lambda)^2 / sum lambda^2 of the covariance of the points (from the kNN pass's products: under "
+             "products = float32 within about 1e-6 relative of the double value)");
+    w.scalar("knn/rechecked_pairs", knn.rechecked_pairs,
+             "products = float32: candidate pairs whose products were formed again in double (0 under float64)");
+    w.attribute("products", std::string(o.text("products")));
     w.replicated("k", ks, "neighbour counts of the geodesic graphs");
     const double nan = std::numeric_limits<double>::quiet_NaN();
     std::vector<double> d_fit, d_min;

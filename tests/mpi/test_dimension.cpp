@@ -46,9 +46,14 @@ class DimensionTest : public ::testing::Test {
 TEST_F(DimensionTest, KnnEqualsBruteForceForEveryMetric) {
   const std::int64_t dims = 23, n = 61, k = 6;
   const Matrix block = local_points(ctx, dims, n, messy);
-  for (KnnMetric metric : {KnnMetric::euclidean, KnnMetric::cosine, KnnMetric::correlation}) {
-    SCOPED_TRACE(knn_metric_name(metric));
-    const KnnGraph g = knn_graph(ctx, block, k, metric, /*tile=*/7);
+  for (const auto& [metric, products] : {std::pair{KnnMetric::euclidean, KnnProducts::float32},
+                                         std::pair{KnnMetric::cosine, KnnProducts::float32},
+                                         std::pair{KnnMetric::correlation, KnnProducts::float32},
+                                         std::pair{KnnMetric::euclidean, KnnProducts::float64},
+                                         std::pair{KnnMetric::cosine, KnnProducts::float64},
+                                         std::pair{KnnMetric::correlation, KnnProducts::float64}}) {
+    SCOPED_TRACE(std::string(knn_metric_name(metric)) + " " + knn_products_name(products));
+    const KnnGraph g = knn_graph(ctx, block, k, metric, /*tile=*/7, {}, products);
     // Brute force: every pairwise distance from its definition.
     std::vector<std::vector<double>> x(static_cast<std::size_t>(n), std::vector<double>(dims));
     for (std::int64_t p = 0; p < n; ++p)
@@ -93,6 +98,101 @@ TEST_F(DimensionTest, KnnEqualsBruteForceForEveryMetric) {
             << "point " << i << " rank " << c << ": " << j << " instead of " << all[static_cast<std::size_t>(c)].second;
         EXPECT_EQ(std::count(seen.begin(), seen.end(), j), 0) << "point " << i << " lists " << j << " twice";
         seen.push_back(j);
+      }
+    }
+  }
+}
+
+// Cosine distances from point 0 that differ by 1e-9, all 39 within one single-precision step of 0.5 (6e-8):
+// single-precision products misorder them (checked: with a zero error bound this test fails), so the float32
+// mode must keep them all as candidates and order them in double.
+TEST_F(DimensionTest, Float32ProductsOrderDistancesSinglePrecisionCannotTellApart) {
+  const std::int64_t dims = 700, n = 40, k = 10;  // 700 neurons: more than one 512-neuron run at 1 rank
+  const auto unit = [&](std::uint64_t seed, std::int64_t p, const std::vector<double>* against) {
+    std::vector<double> v(static_cast<std::size_t>(dims));
+    for (std::int64_t c = 0; c < dims; ++c) v[static_cast<std::size_t>(c)] = gaussian(seed, c, p);
+    if (against) {  // Gram-Schmidt: the part orthogonal to `against`
+      double dot = 0;
+      for (std::size_t c = 0; c < v.size(); ++c) dot += v[c] * (*against)[c];
+      for (std::size_t c = 0; c < v.size(); ++c) v[c] -= dot * (*against)[c];
+    }
+    double norm2 = 0;
+    for (double x : v) norm2 += x * x;
+    for (double& x : v) x /= std::sqrt(norm2);
+    return v;
+  };
+  // Point p > 0 at cosine distance 0.5 + rank(p) * 1e-9 from point 0, the ranks a permutation of 1 .. n - 1.
+  const std::vector<double> e = unit(11, 0, nullptr);
+  const auto rank = [&](std::int64_t p) { return (p * 17) % (n - 1) + 1; };
+  const auto cosine_distance = [&](std::int64_t p) { return 0.5 + static_cast<double>(rank(p)) * 1e-9; };
+  std::vector<double> x(static_cast<std::size_t>(dims * n));
+  for (std::int64_t p = 0; p < n; ++p) {
+    const double cos = p == 0 ? 1.0 : 1.0 - cosine_distance(p);
+    // The directions of the points p > 0 cluster around one (cosine distances ~1e-4 among them), so that
+    // each one's k nearest are others of them: the pairs with point 0 are candidates through point 0 alone.
+    std::vector<double> w = unit(12, 0, &e);
+    const std::vector<double> jitter = unit(13, p, &e);
+    for (std::size_t c = 0; c < w.size(); ++c) w[c] += 0.01 * jitter[c];
+    double w2 = 0;
+    for (double v : w) w2 += v * v;
+    for (double& v : w) v /= std::sqrt(w2);
+    for (std::int64_t c = 0; c < dims; ++c)
+      x[static_cast<std::size_t>(p * dims + c)] =
+          3.0 * (cos * e[static_cast<std::size_t>(c)] + std::sqrt(1 - cos * cos) * w[static_cast<std::size_t>(c)]);
+  }
+  std::vector<std::int64_t> expected(static_cast<std::size_t>(n - 1));
+  for (std::int64_t p = 1; p < n; ++p) expected[static_cast<std::size_t>(rank(p) - 1)] = p;
+  const Matrix block = local_points(ctx, dims, n, [&](std::int64_t c, std::int64_t p) { return x[static_cast<std::size_t>(p * dims + c)]; });
+  const KnnGraph g32 = knn_graph(ctx, block, k, KnnMetric::cosine, /*tile=*/16, {}, KnnProducts::float32);
+  const KnnGraph g64 = knn_graph(ctx, block, k, KnnMetric::cosine, /*tile=*/16, {}, KnnProducts::float64);
+  for (std::int64_t c = 0; c < k; ++c) {
+    EXPECT_EQ(g32.neighbour(0, c), expected[static_cast<std::size_t>(c)]) << "rank " << c;
+    EXPECT_NEAR(g32.dist(0, c), cosine_distance(expected[static_cast<std::size_t>(c)]), 1e-14) << "rank " << c;
+  }
+  EXPECT_EQ(g32.index, g64.index);
+  for (std::size_t i = 0; i < g32.distance.size(); ++i) ASSERT_NEAR(g32.distance[i], g64.distance[i], 1e-14) << "entry " << i;
+  // Every pair with point 0 is within single precision's reach of the k-th, so all were re-ranked.
+  EXPECT_GE(g32.rechecked_pairs, n - 1);
+  EXPECT_EQ(g64.rechecked_pairs, 0);
+}
+
+// Values whose single-precision products would underflow (1e-30) or overflow (1e30) without the
+// power-of-two scaling: the float32 graph is still the float64 one.
+TEST_F(DimensionTest, Float32ProductsScaleTinyAndHugeValues) {
+  for (double scale : {1e-30, 1e30}) {
+    SCOPED_TRACE(scale);
+    const Matrix block = local_points(ctx, 23, 61, [scale](std::int64_t c, std::int64_t p) { return scale * messy(c, p); });
+    for (KnnMetric metric : {KnnMetric::euclidean, KnnMetric::cosine}) {
+      const KnnGraph g32 = knn_graph(ctx, block, 6, metric, /*tile=*/7, {}, KnnProducts::float32);
+      const KnnGraph g64 = knn_graph(ctx, block, 6, metric, /*tile=*/7, {}, KnnProducts::float64);
+      const double unit = metric == KnnMetric::euclidean ? scale : 1.0;
+      // Unscaled, the products would underflow to 0 or overflow to infinity; the bound still holds then, but
+      // every pair becomes a candidate. Scaled, about the k nearest of each point are (61 x 6 pairs at most,
+      // fewer as mutual neighbours share a pair), far from all 1,830.
+      EXPECT_LT(g32.rechecked_pairs, 61 * 6) << knn_metric_name(metric);
+      for (std::size_t i = 0; i < g32.index.size(); ++i) {
+        // Duplicates: |x|^2 + |y|^2 - 2 x.y is a rounding error of |x|^2 (1e-16 relative) whose square root is
+        // 1e-8 of |x|; elsewhere the two modes differ only in the last bits.
+        const bool duplicate = g64.distance[i] / unit < 1e-6;
+        ASSERT_NEAR(g32.distance[i] / unit, g64.distance[i] / unit, duplicate ? 1e-6 : 1e-12)
+            << knn_metric_name(metric) << " entry " << i;
+        // The duplicates (3, 7, 12) tie exactly and may swap; every other neighbour is the same point.
+        const std::int64_t a = g32.index[i], b = g64.index[i];
+        EXPECT_TRUE(a == b || duplicate) << knn_metric_name(metric) << " entry " << i;
+      }
+    }
+  }
+}
+
+TEST_F(DimensionTest, KnnRefusesNonFiniteValues) {
+  for (double bad : {std::numeric_limits<double>::quiet_NaN(), std::numeric_limits<double>::infinity()}) {
+    const Matrix block = local_points(ctx, 5, 8, [bad](std::int64_t c, std::int64_t p) { return c == 4 && p == 6 ? bad : messy(c, p); });
+    for (KnnProducts products : {KnnProducts::float32, KnnProducts::float64}) {
+      try {
+        knn_graph(ctx, block, 3, KnnMetric::euclidean, 512, {}, products);
+        ADD_FAILURE() << "no error for " << bad;
+      } catch (const InputError& e) {
+        EXPECT_NE(std::string(e.what()).find("first: point 6"), std::string::npos) << e.what();
       }
     }
   }
