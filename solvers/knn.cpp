@@ -375,8 +375,8 @@ KnnGraph knn_graph(const Context& ctx, Matrix points, std::int64_t k, KnnMetric 
     std::vector<std::pair<std::int64_t, std::int64_t>> pairs;
     {
       const auto count = static_cast<std::int64_t>(mine.size());
-      if (count > std::numeric_limits<int>::max())
-        throw InternalError(fmt::format("kNN graph: {} candidate pair values on rank {} exceed MPI's int counts", count, ctx.rank()));
+      if (ctx.any(count > std::numeric_limits<int>::max()))  // every rank throws, none waits in the gather
+        throw InternalError(fmt::format("kNN graph: {} candidate pair values on one rank exceed MPI's int counts", ctx.max(count)));
       const int my_count = static_cast<int>(count);
       std::vector<int> counts(static_cast<std::size_t>(ctx.size())), offsets(static_cast<std::size_t>(ctx.size()), 0);
       mpi_check(MPI_Allgather(&my_count, 1, MPI_INT, counts.data(), 1, MPI_INT, ctx.comm()), "MPI_Allgather");
