@@ -39,7 +39,8 @@
 
 namespace popcode {
 
-// Compressed adjacency of an undirected weighted graph.
+// Compressed adjacency of an undirected weighted graph: each neighbour of a point listed once, no point its
+// own neighbour, weights non-negative (geodesic_histogram's Dijkstra relies on all three and checks them).
 struct UndirectedGraph {
   std::int64_t points = 0;
   std::vector<std::int64_t> offset;  // points + 1

@@ -289,6 +289,36 @@ TEST_F(DimensionTest, DisconnectedGraphIsRefused) {
   }
 }
 
+TEST_F(DimensionTest, GeodesicGraphInvariantsAreChecked) {
+  // Dijkstra's branch-free relaxation queues each improved neighbour once, which needs each neighbour listed
+  // once; the radix heap needs non-negative weights. A path 0 - 1 - 2 - 3, then broken three ways.
+  UndirectedGraph g;
+  g.points = 4;
+  g.offset = {0, 1, 3, 5, 6};
+  g.target = {1, 0, 2, 1, 3, 2};
+  g.weight = {1, 1, 2, 2, 3, 3};
+  const GeodesicHistogram ok = geodesic_histogram(ctx, g, 6);
+  EXPECT_EQ(ok.pairs, 6);
+  EXPECT_EQ(ok.max, 6.0);  // 0 -> 3: 1 + 2 + 3
+  const auto refused = [&](UndirectedGraph bad, const std::string& what) {
+    try {
+      geodesic_histogram(ctx, bad, 6);
+      ADD_FAILURE() << "accepted a graph with " << what;
+    } catch (const InternalError& e) {
+      SCOPED_TRACE(e.what());
+    }
+  };
+  UndirectedGraph twice = g;  // point 1 lists point 2 twice (instead of 0)
+  twice.target[1] = 2;
+  refused(twice, "a neighbour listed twice");
+  UndirectedGraph self = g;  // point 1 lists itself
+  self.target[1] = 1;
+  refused(self, "a self-loop");
+  UndirectedGraph negative = g;
+  negative.weight[2] = negative.weight[3] = -2;
+  refused(negative, "a negative weight");
+}
+
 // Uniform samples on the unit d-sphere in R^(d+1), placed in `embed` coordinates by a Householder
 // reflection (an isometry, so geodesic distances are the sphere's).
 double sphere_point(int d, std::int64_t embed, std::int64_t c, std::int64_t p) {
