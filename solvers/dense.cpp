@@ -16,6 +16,8 @@ void dgemm_(const char*, const char*, const int*, const int*, const int*, const 
             const double*, const int*, const double*, double*, const int*, std::size_t, std::size_t);
 void sgemm_(const char*, const char*, const int*, const int*, const int*, const float*, const float*, const int*,
             const float*, const int*, const float*, float*, const int*, std::size_t, std::size_t);
+void ssyrk_(const char*, const char*, const int*, const int*, const float*, const float*, const int*, const float*,
+            float*, const int*, std::size_t, std::size_t);
 void dsyrk_(const char*, const char*, const int*, const int*, const double*, const double*, const int*, const double*,
             double*, const int*, std::size_t, std::size_t);
 void dsyevd_(const char*, const char*, const int*, double*, const int*, double*, double*, const int*, int*, const int*,
@@ -77,6 +79,14 @@ void gemm_raw_f32(Trans ta, Trans tb, std::int64_t m, std::int64_t n, std::int64
   }
   const float one = 1.0f, zero = 0.0f;
   sgemm_(flag(ta), flag(tb), &im, &in, &ik, &one, a, &ilda, b, &ildb, &zero, c, &ildc, 1, 1);
+}
+
+void syrk_raw_f32(std::int64_t n, std::int64_t k, const float* a, std::int64_t lda, float* c, std::int64_t ldc) {
+  if (n == 0) return;
+  const int in = blas_int(n, "ssyrk"), ik = blas_int(k, "ssyrk");
+  const int ilda = std::max(1, blas_int(lda, "ssyrk")), ildc = std::max(1, blas_int(ldc, "ssyrk"));
+  const float one = 1.0f, zero = 0.0f;
+  ssyrk_("U", "T", &in, &ik, &one, a, &ilda, &zero, c, &ildc, 1, 1);  // k == 0: beta = 0 zeroes the triangle
 }
 
 void gemm(Trans ta, Trans tb, double alpha, const Matrix& a, const Matrix& b, double beta, Matrix& c) {

@@ -315,15 +315,28 @@ KnnGraph knn_graph(const Context& ctx, Matrix points, std::int64_t k, KnnMetric 
         gemm_raw(Trans::yes, Trans::no, ra, rb, n_local, 1.0, x->data() + fa * n_local, n_local, x->data() + fb * n_local,
                  n_local, 0.0, partial.data(), ra);
       } else {
+        // A diagonal block is symmetric: ssyrk forms its upper triangle at half the flops, which is mirrored
+        // once the runs are added (the visitor sees the whole square).
+        const bool diagonal = a == b;
         std::fill(partial.data(), partial.data() + ra * rb, 0.0);
         for (std::int64_t r0 = 0; r0 < n_local; r0 += kSingleRun) {
           const std::int64_t len = std::min(kSingleRun, n_local - r0);
-          gemm_raw_f32(Trans::yes, Trans::no, ra, rb, len, x32.data() + fa * n_local + r0, n_local,
-                       x32.data() + fb * n_local + r0, n_local, part32.data(), ra);
-          for (std::int64_t e = 0; e < ra * rb; ++e) partial.data()[e] += static_cast<double>(part32[static_cast<std::size_t>(e)]);
+          if (diagonal) {
+            syrk_raw_f32(ra, len, x32.data() + fa * n_local + r0, n_local, part32.data(), ra);
+            for (std::int64_t jj = 0; jj < rb; ++jj)
+              for (std::int64_t ii = 0; ii <= jj; ++ii)
+                partial.data()[ii + jj * ra] += static_cast<double>(part32[static_cast<std::size_t>(ii + jj * ra)]);
+          } else {
+            gemm_raw_f32(Trans::yes, Trans::no, ra, rb, len, x32.data() + fa * n_local + r0, n_local,
+                         x32.data() + fb * n_local + r0, n_local, part32.data(), ra);
+            for (std::int64_t e = 0; e < ra * rb; ++e) partial.data()[e] += static_cast<double>(part32[static_cast<std::size_t>(e)]);
+          }
         }
         if (unscale != 1)
           for (std::int64_t e = 0; e < ra * rb; ++e) partial.data()[e] *= unscale;
+        if (diagonal)
+          for (std::int64_t jj = 0; jj < rb; ++jj)
+            for (std::int64_t ii = jj + 1; ii < ra; ++ii) partial.data()[ii + jj * ra] = partial.data()[jj + ii * ra];
       }
       mpi_check(MPI_Reduce(partial.data(), summed.data(), static_cast<int>(ra * rb), MPI_DOUBLE, MPI_SUM, root, ctx.comm()),
                 "MPI_Reduce");

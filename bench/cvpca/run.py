@@ -38,10 +38,11 @@ def popcode(binary, ranks, *args):
     subprocess.run(cmd, check=True, env=env(1))
 
 
-def dgemm_gflops(n=3000, repeats=5):
-    """Single-thread dgemm rate through numpy (the same OpenBLAS libblas.so.3 popcode links)."""
+def dgemm_gflops(n=3000, repeats=5, dtype="float64"):
+    """Single-thread dgemm (or, with dtype="float32", sgemm) rate through numpy (the same OpenBLAS libblas.so.3
+    popcode links)."""
     code = ("import numpy as np,time\n"
-            f"a=np.random.rand({n},{n});b=np.random.rand({n},{n});best=0\n"
+            f"a=np.random.rand({n},{n}).astype('{dtype}');b=np.random.rand({n},{n}).astype('{dtype}');best=0\n"
             f"for _ in range({repeats}):\n t=time.perf_counter();a@b;best=max(best,2*{n}**3/(time.perf_counter()-t)/1e9)\n"
             "print(best)")
     out = subprocess.run([sys.executable, "-c", code], check=True, env=env(1), capture_output=True, text=True)

@@ -5,7 +5,10 @@ histogram, Granata-Carnevale fit; k = 9, cosine) on 5,600 stimulus vectors (2,80
   (a) the Python peer bench/dimension/idfit_peer.py (sklearn kneighbors_graph + scipy shortest_path + the
       ID_fit.py procedure) on the same preprocessed points, with 1 BLAS thread (as 1 rank) and 2 (as 2 ranks);
   (b) the floor of the kNN part: the upper triangle of the S x S Gram matrix over N neurons (S^2 N flops,
-      what popcode's block loop and numpy's syrk compute) at the dgemm rate measured in this run, per core. Dijkstra has no flop floor; its time is reported beside it.
+      what popcode's block loop and numpy's syrk compute) at the sgemm rate measured in this run, per core,
+      since popcode's default pass forms its products in single precision (the dgemm rate, the floor of
+      --products float64 and of the peer's kNN, is measured and reported beside it). Dijkstra has no flop
+      floor; its time is inside popcode's column.
 Each configuration runs REPEATS times; medians and ranges. Memory per rank: the stage's measured peak.
 
 Usage: /usr/bin/python3 bench/dimension/run.py [--build build] [--repeats 3] [--out bench/out]
@@ -57,11 +60,12 @@ def main():
     results = {"neurons": a.neurons, "points": 2 * a.images, "k": 9, "metric": "cosine", "date": time.strftime("%Y-%m-%d"),
                "cpu": subprocess.run("lscpu | sed -n 's/^Model name: *//p'", shell=True, capture_output=True,
                                      text=True).stdout.strip(), "nproc": os.cpu_count()}
-    rates, runs, peer = [], {}, {}
+    rates, srates, runs, peer = [], [], {}, {}
     for name, ranks in [("popcode_1rank", 1), ("popcode_2ranks", 2)]:
         runs[name] = []
         for r in range(a.repeats):
             rates.append(dgemm_gflops())
+            srates.append(dgemm_gflops(dtype="float32"))
             runs[name].append(dimension_run(binary, ranks, recording, os.path.join(a.out, f"dim_{name}_{r}.h5")))
             print(f"{name} run {r}: {runs[name][-1]['seconds']:.2f} s, D_fit {runs[name][-1]['d_fit']:.3f}", flush=True)
     for threads in (1, 2):
@@ -73,15 +77,16 @@ def main():
             p = peer[threads][-1]
             print(f"peer {threads} thread(s) run {r}: {p['seconds']:.1f} s (kNN {p['knn_s']:.1f}, shortest paths "
                   f"{p['shortest_path_s']:.1f}, histogram {p['histogram_s']:.1f}), D_fit {p['d_fit']:.3f}", flush=True)
-    rate = statistics.median(rates)
+    rate, srate = statistics.median(rates), statistics.median(srates)
     results["dgemm_gflops_per_core"] = summary(rates)
+    results["sgemm_gflops_per_core"] = summary(srates)
     s_points, n = results["points"], a.neurons
     gram_flops = 1.0 * s_points * s_points * n  # half of the 2 S^2 N flops of the full Gram
     rows = []
     for name, cores in [("popcode_1rank", 1), ("popcode_2ranks", 2)]:
         s = summary([x["seconds"] for x in runs[name]])
         p = summary([x["seconds"] for x in peer[cores]])
-        floor = gram_flops / (rate * 1e9 * cores)
+        floor = gram_flops / (srate * 1e9 * cores)
         results[name] = {"seconds": s, "kNN_floor_seconds": floor, "peak_rss_mib": max(x["peak_rss_mib"] for x in runs[name]),
                          "d_fit": runs[name][0]["d_fit"], "d_min": runs[name][0]["d_min"], "pairs": runs[name][0]["pairs"],
                          "peer_seconds": p, "speedup_vs_peer": p["median"] / s["median"], "ratio_to_floor": s["median"] / floor,
@@ -92,12 +97,13 @@ def main():
     results["two_rank_efficiency"] = results["popcode_1rank"]["seconds"]["median"] / (2 * results["popcode_2ranks"]["seconds"]["median"])
     with open(os.path.join(a.out, "dimension.json"), "w") as f:
         json.dump(results, f, indent=1, default=float)
-    lines = ["| run | cores | popcode s, median (range) | kNN floor s | popcode / floor | Python peer s, median (range) | "
+    lines = ["| run | cores | popcode s, median (range) | kNN floor s (sgemm) | popcode / floor | Python peer s, median (range) | "
              "speed-up vs peer | peak MiB per rank | D_fit popcode / peer |",
              "|---|---|---|---|---|---|---|---|---|"]
     lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
     lines.append("")
-    lines.append(f"dgemm rate per core (median of {len(rates)}): {rate:.1f} GFLOP/s (range {min(rates):.1f}-{max(rates):.1f}); "
+    lines.append(f"sgemm rate per core (median of {len(srates)}): {srate:.1f} GFLOP/s (range {min(srates):.1f}-{max(srates):.1f}); "
+                 f"dgemm {rate:.1f} (range {min(rates):.1f}-{max(rates):.1f}); "
                  f"2-rank efficiency {results['two_rank_efficiency']:.2f}; {s_points} points x {n} neurons, "
                  f"{results['popcode_1rank']['pairs']} pairs")
     with open(os.path.join(a.out, "dimension.md"), "w") as f:
