@@ -117,24 +117,69 @@ class Candidates {
   std::int64_t k_;
 };
 
-// x . y over n values, summed in a fixed order (8 running sums in two 4-lane vectors).
+// 4-lane double vectors (GCC vector extensions; element-wise operations, so the same roundings as scalar code).
 typedef double Lanes4 __attribute__((vector_size(32)));
-double column_dot(const double* x, const double* y, std::int64_t n) {
+
+// The metric's transformation of the points, applied as values are read instead of to a copy:
+// t(r, j) = ((x(r, j) - row_offset[r]) - col_offset[j]) * col_scale[j]. Euclidean: the neuron's mean over points
+// as row_offset; correlation: the point's mean over neurons as col_offset; cosine and correlation: 1 / |x_j| as
+// col_scale (set once the norms are known); the others 0 and 1, which leave values bitwise unchanged.
+struct PointTransform {
+  std::vector<double> row_offset, col_offset, col_scale;
+  double operator()(double v, std::size_t r, std::size_t j) const { return ((v - row_offset[r]) - col_offset[j]) * col_scale[j]; }
+};
+
+// t_i . t_j over the n local neurons, the transformation applied lane by lane (the same roundings as the
+// scalar transform), summed in a fixed order: 8 running sums in two 4-lane vectors, then the tail. Each
+// metric skips the operations its transform leaves out (subtracting 0, multiplying by 1: exact, so the values
+// are still bitwise the general formula's); the re-ranking is bound by these operations once the columns
+// stream from memory.
+template <KnnMetric M>
+double transformed_dot(const Matrix& x, const PointTransform& t, std::int64_t i, std::int64_t j) {
+  const std::int64_t n = x.rows();
+  const double* xi = x.data() + i * n;
+  const double* xj = x.data() + j * n;
+  const double* ro = t.row_offset.data();
+  const auto ui = static_cast<std::size_t>(i), uj = static_cast<std::size_t>(j);
+  const double ci = t.col_offset[ui], si = t.col_scale[ui], cj = t.col_offset[uj], sj = t.col_scale[uj];
+  const Lanes4 vci = {ci, ci, ci, ci}, vsi = {si, si, si, si}, vcj = {cj, cj, cj, cj}, vsj = {sj, sj, sj, sj};
+  // Lanes r..r+3 of a transformed column (written to `v`: an AVX-sized return value would change the ABI).
+  const auto lanes = [&](Lanes4& v, const double* p, std::int64_t r, const Lanes4& c, const Lanes4& sc) {
+    std::memcpy(&v, p + r, sizeof v);
+    if constexpr (M == KnnMetric::euclidean) {
+      Lanes4 o;
+      std::memcpy(&o, ro + r, sizeof o);
+      v = v - o;
+    } else if constexpr (M == KnnMetric::cosine) {
+      v = v * sc;
+    } else {
+      v = (v - c) * sc;
+    }
+  };
   Lanes4 s0 = {0, 0, 0, 0}, s1 = {0, 0, 0, 0};
   std::int64_t r = 0;
   for (; r + 8 <= n; r += 8) {
     Lanes4 a0, a1, b0, b1;
-    std::memcpy(&a0, x + r, sizeof a0);
-    std::memcpy(&a1, x + r + 4, sizeof a1);
-    std::memcpy(&b0, y + r, sizeof b0);
-    std::memcpy(&b1, y + r + 4, sizeof b1);
+    lanes(a0, xi, r, vci, vsi);
+    lanes(a1, xi, r + 4, vci, vsi);
+    lanes(b0, xj, r, vcj, vsj);
+    lanes(b1, xj, r + 4, vcj, vsj);
     s0 += a0 * b0;
     s1 += a1 * b1;
   }
   const Lanes4 s = s0 + s1;
-  double t = (s[0] + s[1]) + (s[2] + s[3]);
-  for (; r < n; ++r) t += x[r] * y[r];
-  return t;
+  double d = (s[0] + s[1]) + (s[2] + s[3]);
+  for (; r < n; ++r) d += t(xi[r], static_cast<std::size_t>(r), ui) * t(xj[r], static_cast<std::size_t>(r), uj);
+  return d;
+}
+
+double transformed_dot(KnnMetric m, const Matrix& x, const PointTransform& t, std::int64_t i, std::int64_t j) {
+  switch (m) {
+    case KnnMetric::euclidean: return transformed_dot<KnnMetric::euclidean>(x, t, i, j);
+    case KnnMetric::cosine: return transformed_dot<KnnMetric::cosine>(x, t, i, j);
+    case KnnMetric::correlation: break;
+  }
+  return transformed_dot<KnnMetric::correlation>(x, t, i, j);
 }
 
 // Neurons per single-precision product run (the gamma_m of the error bound).
@@ -166,7 +211,7 @@ const char* knn_metric_name(KnnMetric m) {
   return "?";
 }
 
-KnnGraph knn_graph(const Context& ctx, Matrix points, std::int64_t k, KnnMetric metric, std::int64_t tile,
+KnnGraph knn_graph(const Context& ctx, const Matrix& points, std::int64_t k, KnnMetric metric, std::int64_t tile,
                    const GramBlockVisitor& visit, KnnProducts products) {
   const std::int64_t s = points.cols(), n_local = points.rows();
   ctx.agree(k < 1 || k >= s,
@@ -188,32 +233,28 @@ KnnGraph knn_graph(const Context& ctx, Matrix points, std::int64_t k, KnnMetric 
   }
   // The points in the metric's space: centred over points (euclidean), centred over neurons (correlation), unit norm
   // (cosine, correlation). Squared norms are sums over neurons.
-  Matrix& centred = points;  // transformed in place (the caller moves in a copy it no longer needs)
-  const Matrix* x = &centred;
+  PointTransform transform{std::vector<double>(static_cast<std::size_t>(n_local), 0.0),
+                           std::vector<double>(static_cast<std::size_t>(s), 0.0), std::vector<double>(static_cast<std::size_t>(s), 1.0)};
   if (metric == KnnMetric::euclidean) {
     // Distances do not change when every point moves by the same vector; centring the points over
     // points (a per-neuron mean, local) keeps the Gram-based distances accurate for far-off clouds.
     for (std::int64_t i = 0; i < n_local; ++i) {
       double mean = 0;
-      for (std::int64_t j = 0; j < s; ++j) mean += centred(i, j);
-      mean /= static_cast<double>(s);
-      for (std::int64_t j = 0; j < s; ++j) centred(i, j) -= mean;
+      for (std::int64_t j = 0; j < s; ++j) mean += points(i, j);
+      transform.row_offset[static_cast<std::size_t>(i)] = mean / static_cast<double>(s);
     }
-  } else {
-    if (metric == KnnMetric::correlation) {
-      std::vector<double> mean(static_cast<std::size_t>(s), 0.0);
-      for (std::int64_t j = 0; j < s; ++j)
-        for (double v : centred.col(j)) mean[static_cast<std::size_t>(j)] += v;
-      ctx.allreduce_sum(mean);
-      const double n_total = static_cast<double>(ctx.sum(n_local));
-      for (std::int64_t j = 0; j < s; ++j)
-        for (double& v : centred.col(j)) v -= mean[static_cast<std::size_t>(j)] / n_total;
-    }
+  } else if (metric == KnnMetric::correlation) {
+    std::vector<double> mean(static_cast<std::size_t>(s), 0.0);
+    for (std::int64_t j = 0; j < s; ++j)
+      for (double v : points.col(j)) mean[static_cast<std::size_t>(j)] += v;
+    ctx.allreduce_sum(mean);
+    const double n_total = static_cast<double>(ctx.sum(n_local));
+    for (std::int64_t j = 0; j < s; ++j) transform.col_offset[static_cast<std::size_t>(j)] = mean[static_cast<std::size_t>(j)] / n_total;
   }
-  // Summed as the float32 mode's re-ranked products are (column_dot, then over ranks), so that exact duplicates
+  // Summed as the float32 mode's re-ranked products are (the same dot, then over ranks), so that exact duplicates
   // come out at distance exactly 0 there.
   std::vector<double> norm2(static_cast<std::size_t>(s), 0.0);
-  for (std::int64_t j = 0; j < s; ++j) norm2[static_cast<std::size_t>(j)] = column_dot(x->col(j).data(), x->col(j).data(), n_local);
+  for (std::int64_t j = 0; j < s; ++j) norm2[static_cast<std::size_t>(j)] = transformed_dot(metric, points, transform, j, j);
   ctx.allreduce_sum(norm2);
   {
     std::int64_t bad = 0, first_bad = -1;
@@ -236,13 +277,20 @@ KnnGraph knn_graph(const Context& ctx, Matrix points, std::int64_t k, KnnMetric 
                           zero, s, metric == KnnMetric::correlation ? "variance over neurons" : "norm", first_zero,
                           knn_metric_name(metric)),
               ExitCode::bad_input);
-    for (std::int64_t j = 0; j < s; ++j) {
-      const double inv = 1.0 / std::sqrt(norm2[static_cast<std::size_t>(j)]);
-      for (double& v : centred.col(j)) v *= inv;
-    }
+    for (std::int64_t j = 0; j < s; ++j) transform.col_scale[static_cast<std::size_t>(j)] = 1.0 / std::sqrt(norm2[static_cast<std::size_t>(j)]);
   }
+  const auto transformed_value = [&](std::int64_t i, std::int64_t j) {
+    return transform(points(i, j), static_cast<std::size_t>(i), static_cast<std::size_t>(j));
+  };
 
   const bool single = products == KnnProducts::float32;
+  // float64: the transformed points themselves, for dgemm (8 n_local S bytes). float32 keeps no such copy.
+  Matrix transformed;
+  if (!single) {
+    transformed = Matrix(n_local, s);
+    for (std::int64_t j = 0; j < s; ++j)
+      for (std::int64_t i = 0; i < n_local; ++i) transformed(i, j) = transformed_value(i, j);
+  }
   const std::int64_t tiles = (s + tile - 1) / tile;
   const std::int64_t blocks = tiles * (tiles + 1) / 2;
   Matrix partial(tile, tile), summed(tile, tile);
@@ -263,7 +311,7 @@ KnnGraph knn_graph(const Context& ctx, Matrix points, std::int64_t k, KnnMetric 
   if (single) {
     double largest = 0;
     for (std::int64_t j = 0; j < s; ++j)
-      for (double v : x->col(j)) largest = std::max(largest, std::abs(v));
+      for (std::int64_t i = 0; i < n_local; ++i) largest = std::max(largest, std::abs(transformed_value(i, j)));
     largest = ctx.max(largest);
     int e = 0;
     std::frexp(largest, &e);  // largest < 2^e
@@ -271,9 +319,8 @@ KnnGraph knn_graph(const Context& ctx, Matrix points, std::int64_t k, KnnMetric 
     unscale = std::ldexp(1.0, 2 * e);
     x32.resize(static_cast<std::size_t>(n_local * s));
     for (std::int64_t j = 0; j < s; ++j) {
-      const double* src = x->data() + j * n_local;
       float* dst = x32.data() + j * n_local;
-      for (std::int64_t i = 0; i < n_local; ++i) dst[i] = static_cast<float>(src[i] * scale);
+      for (std::int64_t i = 0; i < n_local; ++i) dst[i] = static_cast<float>(transformed_value(i, j) * scale);
     }
     part32.resize(static_cast<std::size_t>(tile * tile));
     const double u = 0x1p-24, u64 = 0x1p-53, run = static_cast<double>(kSingleRun);
@@ -312,8 +359,8 @@ KnnGraph knn_graph(const Context& ctx, Matrix points, std::int64_t k, KnnMetric 
       const std::int64_t fa = a * tile, ra = std::min(tile, s - fa), fb = b * tile, rb = std::min(tile, s - fb);
       const int root = static_cast<int>(q % ctx.size());
       if (n_local > 0 && !single) {
-        gemm_raw(Trans::yes, Trans::no, ra, rb, n_local, 1.0, x->data() + fa * n_local, n_local, x->data() + fb * n_local,
-                 n_local, 0.0, partial.data(), ra);
+        gemm_raw(Trans::yes, Trans::no, ra, rb, n_local, 1.0, transformed.data() + fa * n_local, n_local,
+                 transformed.data() + fb * n_local, n_local, 0.0, partial.data(), ra);
       } else {
         // A diagonal block is symmetric: ssyrk forms its upper triangle at half the flops, which is mirrored
         // once the runs are added (the visitor sees the whole square).
@@ -412,8 +459,7 @@ KnnGraph knn_graph(const Context& ctx, Matrix points, std::int64_t k, KnnMetric 
     // Their products in double, pair by pair (sorted by the first point, so its column stays in cache). Reading
     // the second point's column is the cost: about S k columns of 8 n_local bytes.
     std::vector<double> dots(pairs.size());
-    for (std::size_t p = 0; p < pairs.size(); ++p)
-      dots[p] = column_dot(x->data() + pairs[p].first * n_local, x->data() + pairs[p].second * n_local, n_local);
+    for (std::size_t p = 0; p < pairs.size(); ++p) dots[p] = transformed_dot(metric, points, transform, pairs[p].first, pairs[p].second);
     ctx.allreduce_sum(dots);
     top = TopK(s, k);
     for (std::size_t p = 0; p < pairs.size(); ++p) {

@@ -46,9 +46,11 @@
 //   The visitor (the participation ratio) sees the products of the chosen mode: under float32 they are
 //   within the bound above of the double ones.
 //
-// Memory per rank: the local block (n_local x S, 8 bytes a value, centred or normalised in place), its
-// single-precision copy under float32 (4 bytes a value), two tile x tile buffers, the lists 16 S k bytes,
-// and under float32 the candidates (24 bytes each, about S k of them).
+// Memory per rank, beside the caller's block (n_local x S, 8 bytes a value, not modified): under float32 its
+// transformed single-precision copy (4 bytes a value), under float64 its transformed double copy (8 bytes a
+// value); two tile x tile buffers, the lists 16 S k bytes, and under float32 the candidates (24 bytes each,
+// about S k of them). The float32 pass reads the caller's block for the double re-ranking, applying the
+// transformation on the fly, with the same roundings as the float64 mode's copy.
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -84,10 +86,11 @@ struct KnnGraph {
 using GramBlockVisitor = std::function<void(std::int64_t row_first, std::int64_t rows, std::int64_t col_first,
                                             std::int64_t cols, const double* gram)>;
 
-// Collective. `points` is this rank's neuron block (n_local x S), taken by value and transformed in place
-// (move it in to avoid a copy); every rank passes the same S, k, metric and products. Throws InputError
-// (collectively) for k >= S, for non-finite values, or for zero-norm points under cosine/correlation.
-KnnGraph knn_graph(const Context& ctx, Matrix points, std::int64_t k, KnnMetric metric, std::int64_t tile = 512,
+// Collective. `points` is this rank's neuron block (n_local x S), read only: the metric's centring and
+// normalisation are applied as values are read (float32) or to a copy (float64). Every rank passes the same S,
+// k, metric and products. Throws InputError (collectively) for k >= S, for non-finite values, or for zero-norm
+// points under cosine/correlation.
+KnnGraph knn_graph(const Context& ctx, const Matrix& points, std::int64_t k, KnnMetric metric, std::int64_t tile = 512,
                    const GramBlockVisitor& visit = {}, KnnProducts products = KnnProducts::float32);
 
 }  // namespace popcode

@@ -28,9 +28,10 @@ namespace popcode {
 namespace {
 
 // The point cloud: one column per stimulus (the repeat mean, one repeat, or both repeats as 2S points).
+// "both" is the repeats as preprocess holds them (knn_graph reads them in place); the others are new blocks.
 Matrix point_cloud(const PreprocessedData& p, const std::string& which) {
   const std::int64_t n = p.repeats.rows(), s = p.repeats.cols() / 2;
-  if (which == "both") return p.repeats;
+  if (which == "both") return {};
   Matrix x(n, s);
   for (std::int64_t j = 0; j < s; ++j)
     for (std::int64_t i = 0; i < n; ++i)
@@ -118,8 +119,9 @@ StageSpec make_dimension_stage(bool spontaneous) {
     const std::vector<std::int64_t> ks = parse_positive_list(o.text("k"), "k", "4,9,13");
     const KnnMetric metric = parse_knn_metric(o.text("metric"));
     std::int64_t nan_zeroed = 0;
-    Matrix x = spontaneous ? spontaneous_cloud(run.ctx, run.workspace.open_recording(run.ctx), p, &nan_zeroed)
-                           : point_cloud(p, o.text("points"));
+    const Matrix cloud = spontaneous ? spontaneous_cloud(run.ctx, run.workspace.open_recording(run.ctx), p, &nan_zeroed)
+                                     : point_cloud(p, o.text("points"));
+    const Matrix& x = !spontaneous && o.text("points") == "both" ? p.repeats : cloud;
     if (nan_zeroed > 0)
       log::warn_once("{}: {} NaN values in /spontaneous set to 0 (preprocess's default policy)", stage, nan_zeroed);
     const std::int64_t n_points = x.cols();
@@ -132,7 +134,7 @@ StageSpec make_dimension_stage(bool spontaneous) {
                   ExitCode::bad_input);
     const std::int64_t k_all = std::max({k_graph, mle_k, std::int64_t{2}});
     ParticipationRatio pr(n_points);
-    const KnnGraph knn = knn_graph(run.ctx, std::move(x), k_all, metric, o.integer("tile"), pr.visitor(),
+    const KnnGraph knn = knn_graph(run.ctx, x, k_all, metric, o.integer("tile"), pr.visitor(),
                                    parse_knn_products(o.text("products")));
     const double participation = pr.finish(run.ctx);
     if (knn.rechecked_pairs > 0)
