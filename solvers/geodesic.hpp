@@ -10,7 +10,9 @@
 //     size - 1 > N / 2); the anchor zeroes the other rows. With none kept the graph is "highly
 //     disconnected" and the anchor stops: so does popcode (InputError);
 //   - the distance of each unordered pair {i < j} of kept points is Dijkstra's from source i (the upper
-//     triangle of the anchor's matrix, summed along the path from i); pairs at distance 0 (duplicate
+//     triangle of the anchor's matrix, summed along the path from i: the smallest rounded path sum, which
+//     popcode's bucketed label-correcting search returns as any correct Dijkstra does; see geodesic.cpp);
+//     pairs at distance 0 (duplicate
 //     points) are left out as the anchor's nonzero() does, and counted;
 //   - the histogram: `bins` equal bins from the smallest to the largest distance, with numpy's edges
 //     (linspace) and numpy's bin assignment (last bin closed), so the counts equal np.histogram's exactly.
@@ -40,7 +42,8 @@
 namespace popcode {
 
 // Compressed adjacency of an undirected weighted graph: each neighbour of a point listed once, no point its
-// own neighbour, weights non-negative (geodesic_histogram's Dijkstra relies on all three and checks them).
+// own neighbour, weights finite and non-negative (geodesic_histogram's search relies on all three and checks
+// them).
 struct UndirectedGraph {
   std::int64_t points = 0;
   std::vector<std::int64_t> offset;  // points + 1
@@ -51,6 +54,11 @@ struct UndirectedGraph {
 
 // The undirected graph of the first `k` neighbours of each point of `g` (k <= g.k).
 UndirectedGraph undirected_knn_graph(const KnnGraph& g, std::int64_t k);
+
+// Shortest-path distances from `source` (infinity where unreachable) by geodesic_histogram's bucketed search
+// with buckets of `width` (> 0), at most 4,097 of them. Any width gives the same distances, bit for bit: it
+// sets only the speed (geodesic.cpp).
+std::vector<double> geodesic_distances(const UndirectedGraph& g, std::int64_t source, double width);
 
 // Connected components: label of each point (0-based, in order of first appearance) and their sizes.
 struct Components {

@@ -7,6 +7,8 @@
 #include <cstdio>
 #include <cmath>
 #include <limits>
+#include <map>
+#include <queue>
 
 #include "partition/block_layout.hpp"
 #include "solvers/geodesic.hpp"
@@ -289,9 +291,74 @@ TEST_F(DimensionTest, DisconnectedGraphIsRefused) {
   }
 }
 
+TEST_F(DimensionTest, GeodesicDistancesEqualAHeapDijkstraWhateverTheBucketWidth) {
+  // Edge weights spanning seven orders of magnitude. With buckets wider than the tiny edges, points within a
+  // bucket come out of order and are corrected again; with buckets so narrow that distances pass the last of
+  // the 4,097, everything is corrected in that one bucket. The distances must be a heap Dijkstra's bit for
+  // bit (the same smallest rounded path sums) at every width, and geodesic_histogram's (its own width) too.
+  const std::int64_t n = 300;
+  std::vector<std::map<std::int64_t, double>> adj(static_cast<std::size_t>(n));
+  const auto connect = [&](std::int64_t a, std::int64_t b, double w) {
+    if (a == b) return;
+    adj[static_cast<std::size_t>(a)][b] = w;
+    adj[static_cast<std::size_t>(b)][a] = w;
+  };
+  for (std::int64_t i = 0; i < n; ++i) {
+    const double u = std::abs(gaussian(61, i, 0));
+    connect(i, (i + 1) % n, i % 3 == 0 ? 1e-7 * u : u);  // a ring, so the graph is connected
+    for (int c = 0; c < 3; ++c)
+      connect(i, static_cast<std::int64_t>(std::abs(gaussian(62, i, c)) * 1e6) % n, std::abs(gaussian(63, i, c)));
+  }
+  UndirectedGraph g;
+  g.points = n;
+  g.offset.push_back(0);
+  for (const auto& a : adj) {
+    for (const auto& [j, w] : a) {
+      g.target.push_back(j);
+      g.weight.push_back(w);
+    }
+    g.offset.push_back(static_cast<std::int64_t>(g.target.size()));
+  }
+  std::vector<double> pairs;
+  for (std::int64_t s = 0; s < n; ++s) {
+    // The reference: Dijkstra on a binary heap, distances summed along the path from the source.
+    std::vector<double> d(static_cast<std::size_t>(n), std::numeric_limits<double>::infinity());
+    using Entry = std::pair<double, std::int64_t>;
+    std::priority_queue<Entry, std::vector<Entry>, std::greater<>> heap;
+    d[static_cast<std::size_t>(s)] = 0;
+    heap.push({0, s});
+    while (!heap.empty()) {
+      const auto [dv, v] = heap.top();
+      heap.pop();
+      if (dv > d[static_cast<std::size_t>(v)]) continue;
+      for (const auto& [t, w] : adj[static_cast<std::size_t>(v)])
+        if (dv + w < d[static_cast<std::size_t>(t)]) {
+          d[static_cast<std::size_t>(t)] = dv + w;
+          heap.push({dv + w, t});
+        }
+    }
+    if (s % 30 == 0)
+      for (const double width : {1e-12, 1e-7, 0.01, 0.3, 1.0, 1e3}) {
+        SCOPED_TRACE(::testing::Message() << "source " << s << ", bucket width " << width);
+        EXPECT_EQ(geodesic_distances(g, s, width), d);
+      }
+    for (std::int64_t t = s + 1; t < n; ++t) pairs.push_back(d[static_cast<std::size_t>(t)]);
+  }
+  const double lo = *std::min_element(pairs.begin(), pairs.end()), hi = *std::max_element(pairs.begin(), pairs.end());
+  EXPECT_LT(lo, 1e-6 * hi);  // the case is the one intended: tiny edges beside large ones
+  const std::vector<double> edges = numpy_bin_edges(lo, hi, 40);
+  std::vector<std::int64_t> counts(40, 0);
+  for (const double x : pairs) ++counts[static_cast<std::size_t>(numpy_bin_index(x, lo, hi, edges))];
+  const GeodesicHistogram h = geodesic_histogram(ctx, g, 40);
+  EXPECT_EQ(h.pairs, n * (n - 1) / 2);
+  EXPECT_EQ(h.min, lo);  // bitwise: the smallest and largest distances themselves
+  EXPECT_EQ(h.max, hi);
+  EXPECT_EQ(h.counts, counts);
+}
+
 TEST_F(DimensionTest, GeodesicGraphInvariantsAreChecked) {
-  // Dijkstra's branch-free relaxation queues each improved neighbour once, which needs each neighbour listed
-  // once; the radix heap needs non-negative weights. A path 0 - 1 - 2 - 3, then broken three ways.
+  // The search's branch-free relaxation queues each improved neighbour once, which needs each neighbour listed
+  // once; its buckets need finite non-negative weights. A path 0 - 1 - 2 - 3, then broken four ways.
   UndirectedGraph g;
   g.points = 4;
   g.offset = {0, 1, 3, 5, 6};
@@ -317,6 +384,9 @@ TEST_F(DimensionTest, GeodesicGraphInvariantsAreChecked) {
   UndirectedGraph negative = g;
   negative.weight[2] = negative.weight[3] = -2;
   refused(negative, "a negative weight");
+  UndirectedGraph infinite = g;
+  infinite.weight[4] = infinite.weight[5] = std::numeric_limits<double>::infinity();
+  refused(infinite, "an infinite weight");
 }
 
 // Uniform samples on the unit d-sphere in R^(d+1), placed in `embed` coordinates by a Householder
