@@ -9,7 +9,7 @@ histogram, Granata-Carnevale fit; k = 9, cosine) on 5,600 stimulus vectors (2,80
       since popcode's default pass forms its products in single precision (the dgemm rate, the floor of
       --products float64 and of the peer's kNN, is measured and reported beside it). Dijkstra has no flop
       floor; its time is inside popcode's column.
-Each configuration runs REPEATS times; medians and ranges. Memory per rank: the stage's measured peak.
+Each configuration runs REPEATS times, popcode and the peer interleaved; medians and ranges. Memory per rank: the stage's measured peak.
 
 Usage: /usr/bin/python3 bench/dimension/run.py [--build build] [--repeats 3] [--out bench/out]
 Writes OUT/dimension.json and OUT/dimension.md.
@@ -60,17 +60,18 @@ def main():
     results = {"neurons": a.neurons, "points": 2 * a.images, "k": 9, "metric": "cosine", "date": time.strftime("%Y-%m-%d"),
                "cpu": subprocess.run("lscpu | sed -n 's/^Model name: *//p'", shell=True, capture_output=True,
                                      text=True).stdout.strip(), "nproc": os.cpu_count()}
-    rates, srates, runs, peer = [], [], {}, {}
-    for name, ranks in [("popcode_1rank", 1), ("popcode_2ranks", 2)]:
-        runs[name] = []
-        for r in range(a.repeats):
+    rates, srates = [], []
+    runs = {"popcode_1rank": [], "popcode_2ranks": []}
+    peer = {1: [], 2: []}
+    # Interleaved, so that a slow stretch of this shared machine falls on both sides of each ratio: every
+    # repeat runs popcode at 1 rank, the peer with 1 thread, popcode at 2 ranks, the peer with 2 threads.
+    for r in range(a.repeats):
+        for name, ranks in [("popcode_1rank", 1), ("popcode_2ranks", 2)]:
             rates.append(dgemm_gflops())
             srates.append(dgemm_gflops(dtype="float32"))
             runs[name].append(dimension_run(binary, ranks, recording, os.path.join(a.out, f"dim_{name}_{r}.h5")))
             print(f"{name} run {r}: {runs[name][-1]['seconds']:.2f} s, D_fit {runs[name][-1]['d_fit']:.3f}", flush=True)
-    for threads in (1, 2):
-        peer[threads] = []
-        for r in range(a.repeats):
+            threads = ranks
             out = subprocess.run([sys.executable, os.path.join(HERE, "idfit_peer.py"), prepared, "9", "cosine"], check=True,
                                  env=env(threads), capture_output=True, text=True)
             peer[threads].append(json.loads(out.stdout))
