@@ -12,6 +12,7 @@
 
 #include "solvers/dense.hpp"
 #include "src/errors.hpp"
+#include "src/log.hpp"
 #include "src/rng.hpp"
 
 namespace popcode {
@@ -42,6 +43,25 @@ class Points {
     for (std::int64_t c = 0; c < w; ++c) {
       const double* __restrict src = x_.col(first + c).data();
       double* __restrict dst = scratch.data() + c * n;
+      for (std::int64_t r = 0; r < n; ++r) dst[r] = (src[r] - offset[r]) * scale[r];
+    }
+    return scratch.data();
+  }
+
+  // The listed points' columns [ids[0], ..., ids[w - 1]], standardised when a scaling is given, into
+  // `scratch` (column-major rows() x w).
+  const double* gather(const std::int64_t* ids, std::int64_t w, std::vector<double>& scratch) const {
+    const std::int64_t n = x_.rows();
+    scratch.resize(static_cast<std::size_t>(n * w));
+    for (std::int64_t c = 0; c < w; ++c) {
+      const double* __restrict src = x_.col(ids[c]).data();
+      double* __restrict dst = scratch.data() + c * n;
+      if (scaling_ == nullptr) {
+        std::copy_n(src, n, dst);
+        continue;
+      }
+      const double* __restrict offset = scaling_->offset.data();
+      const double* __restrict scale = scaling_->scale.data();
       for (std::int64_t r = 0; r < n; ++r) dst[r] = (src[r] - offset[r]) * scale[r];
     }
     return scratch.data();
@@ -207,6 +227,41 @@ Assignment assign(const Context& ctx, const Points& x, const std::vector<double>
   return a;
 }
 
+// Squared distance of every point to the centre its label names (replicated).
+std::vector<double> squared_distances_to(const Context& ctx, const Points& x, const std::vector<double>& x2,
+                                         const Matrix& centres, const std::vector<std::int32_t>& labels) {
+  const Matrix p = products(ctx, x, centres);
+  std::vector<double> c2(static_cast<std::size_t>(centres.cols()), 0.0);
+  for (std::int64_t j = 0; j < centres.cols(); ++j)
+    for (double v : centres.col(j)) c2[static_cast<std::size_t>(j)] += v * v;
+  ctx.allreduce_sum(c2);
+  std::vector<double> own(static_cast<std::size_t>(x.cols()));
+  for (std::int64_t i = 0; i < x.cols(); ++i) {
+    const std::int32_t l = labels[static_cast<std::size_t>(i)];
+    own[static_cast<std::size_t>(i)] =
+        std::max(0.0, x2[static_cast<std::size_t>(i)] + (c2[static_cast<std::size_t>(l)] - 2 * p(i, l)));
+  }
+  return own;
+}
+
+// The centres as means of their sums; a cluster with no points keeps its centre.
+void means(const Matrix& sums, const std::vector<std::int64_t>& count, const Matrix& centres, Matrix& out) {
+  for (std::int64_t j = 0; j < sums.cols(); ++j) {
+    const auto c = static_cast<double>(count[static_cast<std::size_t>(j)]);
+    for (std::int64_t row = 0; row < sums.rows(); ++row) out(row, j) = c > 0 ? sums(row, j) / c : centres(row, j);
+  }
+}
+
+// This rank's partial Gram matrix of the centres, C^T C (k x k).
+void gram_t(const Matrix& centres, Matrix& g) {
+  for (std::int64_t a = 0; a < centres.cols(); ++a)
+    for (std::int64_t b = 0; b <= a; ++b) {
+      double v = 0;
+      for (std::int64_t row = 0; row < centres.rows(); ++row) v += centres(row, a) * centres(row, b);
+      g(a, b) = g(b, a) = v;
+    }
+}
+
 // sklearn's tolerance: tol times the mean over coordinates (neurons) of the points' variance (two passes,
 // as row_moments).
 double absolute_tolerance(const Context& ctx, const Points& x, double tol) {
@@ -231,97 +286,256 @@ double absolute_tolerance(const Context& ctx, const Points& x, double tol) {
 }
 
 // Lloyd from `centres`, with the points' squared norms and the absolute tolerance already known.
+//
+// Bounds (o.bounds; see kmeans.hpp for the three skip tests). All the bound state is replicated, so every
+// rank makes the same decisions and reads the same points. An iteration that reads every point (the first,
+// and any in which nothing is skipped) recomputes the sums from zero exactly as plain Lloyd does, so without
+// bounds the arithmetic is plain Lloyd's. Rounding: a computed distance can differ from the true one by up
+// to `slack` (the standard dot-product error bound over n_global terms, given that a centre's norm never
+// exceeds the largest point norm), and a point is skipped only when its margin exceeds a few times that,
+// so a skipped point's label is the one a full assignment would give, rounding included.
 KmeansResult lloyd(const Context& ctx, const Points& points, const std::vector<double>& x2, double tol, Matrix centres,
                    const KmeansOptions& o) {
   const std::int64_t s = points.cols(), k = centres.cols(), n = points.rows(), kp = padded(k);
-  const std::int64_t chunk = chunk_points(ctx, n);
+  const std::int64_t chunk = chunk_points(ctx, n), n_global = ctx.sum(n);
+  const auto ks = static_cast<std::size_t>(k);
+  const double x2_max = x2.empty() ? 0.0 : *std::max_element(x2.begin(), x2.end());
 
   KmeansResult r;
-  std::vector<std::int32_t> previous(static_cast<std::size_t>(s), -1);
-  Assignment a;
+  std::vector<std::int32_t> labels(static_cast<std::size_t>(s), -1), previous(static_cast<std::size_t>(s), -1);
+  // Bounds state: the iteration at which each point was last read, its exact distances to all k centres
+  // then (S x k), and the centres of every iteration some point was last read at, with reference counts;
+  // a snapshot no point refers to is freed, and past `history_cap` snapshots the oldest is dropped and its
+  // points are read again.
+  std::vector<std::int32_t> seen(static_cast<std::size_t>(s), -1);
+  std::vector<double> dist(static_cast<std::size_t>(s) * ks, 0.0);
+  std::vector<Matrix> history;
+  std::vector<std::int64_t> refs;
+  const std::int64_t history_cap =
+      o.bounds_history > 0
+          ? o.bounds_history
+          : std::max<std::int64_t>(4, (std::int64_t{64} << 20) / std::max<std::int64_t>(1, 8 * ctx.max(n) * k));
+  Matrix sums(n, k);
+  std::vector<std::int64_t> count(ks, 0);
   bool strict = false;
-  std::vector<double> prod(static_cast<std::size_t>(chunk * kp)), far_point(static_cast<std::size_t>(n));
+  double slack2 = 0;  // the largest squared rounding slack of any distance computed so far
+  std::vector<double> prod(static_cast<std::size_t>(chunk * kp)), far_point(static_cast<std::size_t>(n)), scratch;
+  std::vector<std::int64_t> need;
+  need.reserve(static_cast<std::size_t>(s));
   for (int it = 0; it < o.max_iter; ++it) {
-    // Assignment and centre sums in one pass over the points, chunk by chunk: a chunk's columns are
-    // still in cache when its labels (one small allreduce) say where to add them.
-    Matrix sums(n, k);
-    std::vector<std::int64_t> count(static_cast<std::size_t>(k), 0);
-    a.labels.assign(static_cast<std::size_t>(s), 0);
-    a.own.assign(static_cast<std::size_t>(s), 0.0);
-    std::vector<double> c2(static_cast<std::size_t>(k), 0.0);
+    std::vector<double> c2(ks, 0.0);
     for (std::int64_t j = 0; j < k; ++j)
       for (double v : centres.col(j)) c2[static_cast<std::size_t>(j)] += v * v;
     ctx.allreduce_sum(c2);
+    const double c2_max = *std::max_element(c2.begin(), c2.end());
+    slack2 = std::max(slack2, static_cast<double>(n_global + 8) * std::numeric_limits<double>::epsilon() * 2 *
+                                  (x2_max + c2_max));
+    const double slack = std::sqrt(slack2), margin = 4 * slack;
+
+    // The points to read: all of them without bounds (or before any), else those whose bounds leave room.
+    need.clear();
+    if (o.bounds && it > 0) {
+      // How far each centre has moved since each live snapshot (one allreduce for all), and half the
+      // distances between the current centres.
+      std::vector<std::int64_t> live;
+      for (std::int64_t t = 0; t < static_cast<std::int64_t>(history.size()); ++t)
+        if (refs[static_cast<std::size_t>(t)] > 0) live.push_back(t);
+      std::vector<bool> drop(history.size(), false);
+      if (static_cast<std::int64_t>(live.size()) > history_cap) {
+        drop[static_cast<std::size_t>(live.front())] = true;
+        live.erase(live.begin());
+      }
+      // Per live snapshot t, with C = its centres and D = (current centres - C): the Grams C^T D and D^T D
+      // (k x k each, one dgemm of [C | D]^T D), all allreduced at once.
+      const auto kk = ks * ks;
+      std::vector<double> grams(live.size() * 2 * kk, 0.0);
+      std::vector<double> cd(static_cast<std::size_t>(n * 2 * k));
+      for (std::size_t l = 0; l < live.size(); ++l) {
+        const Matrix& h = history[static_cast<std::size_t>(live[l])];
+        for (std::int64_t j = 0; j < k; ++j)
+          for (std::int64_t row = 0; row < n; ++row) {
+            cd[static_cast<std::size_t>(j * n + row)] = h(row, j);
+            cd[static_cast<std::size_t>((k + j) * n + row)] = centres(row, j) - h(row, j);
+          }
+        if (n > 0)
+          gemm_raw(Trans::yes, Trans::no, 2 * k, k, n, 1.0, cd.data(), n, cd.data() + k * n, n, 0.0,
+                   grams.data() + l * 2 * kk, 2 * k);
+      }
+      ctx.allreduce_sum(grams);
+      // moved[t][j] = |D_j|; shift[t][a][j] = |D_j - D_a|; drift[t][a][j] = |D_j|^2 - |D_a|^2 - 2 (C_a - C_j).D_j
+      std::vector<double> moved(history.size() * ks, 0.0), shift(history.size() * kk, 0.0), drift(history.size() * kk, 0.0);
+      for (std::size_t l = 0; l < live.size(); ++l) {
+        const double* gm = grams.data() + l * 2 * kk;  // column-major 2k x k: rows 0..k-1 C^T D, rows k..2k-1 D^T D
+        const auto cdot = [&](std::size_t a, std::size_t j) { return gm[j * 2 * ks + a]; };
+        const auto ddot = [&](std::size_t a, std::size_t j) { return gm[j * 2 * ks + ks + a]; };
+        const auto t = static_cast<std::size_t>(live[l]);
+        for (std::size_t j = 0; j < ks; ++j) moved[t * ks + j] = std::sqrt(std::max(0.0, ddot(j, j)));
+        for (std::size_t a = 0; a < ks; ++a)
+          for (std::size_t j = 0; j < ks; ++j) {
+            shift[t * kk + a * ks + j] = std::sqrt(std::max(0.0, ddot(j, j) + ddot(a, a) - 2 * ddot(a, j)));
+            drift[t * kk + a * ks + j] = ddot(j, j) - ddot(a, a) - 2 * (cdot(a, j) - cdot(j, j));
+          }
+      }
+      Matrix g(k, k);
+      gram_t(centres, g);
+      ctx.allreduce_sum(g.values());
+      std::vector<double> half(ks * ks, 0.0);
+      for (std::size_t a = 0; a < ks; ++a)
+        for (std::size_t j = 0; j < ks; ++j)
+          half[a * ks + j] = 0.5 * std::sqrt(std::max(0.0, c2[a] + c2[j] - 2 * g(static_cast<std::int64_t>(a), static_cast<std::int64_t>(j))));
+      for (std::int64_t i = 0; i < s; ++i) {
+        const auto is = static_cast<std::size_t>(i);
+        const auto t = static_cast<std::size_t>(seen[is]);
+        if (drop[t]) {
+          need.push_back(i);
+          continue;
+        }
+        const auto a = static_cast<std::size_t>(labels[is]);
+        const double* d = dist.data() + is * ks;
+        const double* m = moved.data() + t * ks;
+        const double u = d[a] + m[a] + margin;  // above the distance to its own centre
+        const double* e = shift.data() + t * kk + a * ks;
+        const double* f = drift.data() + t * kk + a * ks;
+        for (std::size_t j = 0; j < ks; ++j) {
+          if (j == a || u < std::max(d[j] - m[j], half[a * ks + j])) continue;
+          // |x - c_j|^2 - |x - c_a|^2 now, from its value at t: with x = C_a + r (|r| = d[a]) it is at
+          // least d[j]^2 - d[a]^2 + drift - 2 |r| |D_j - D_a|.
+          if ((d[j] - d[a]) * (d[j] + d[a]) + f[j] - 2 * (d[a] + slack) * (e[j] + slack) > 16 * slack2) continue;
+          need.push_back(i);
+          break;
+        }
+      }
+    } else {
+      for (std::int64_t i = 0; i < s; ++i) need.push_back(i);
+    }
+    const bool full = static_cast<std::int64_t>(need.size()) == s;
+    if (full) {
+      std::fill(sums.values().begin(), sums.values().end(), 0.0);
+      std::fill(count.begin(), count.end(), 0);
+    }
+    r.points_skipped += s - static_cast<std::int64_t>(need.size());
+
+    // Assignment of the points read, and the centre sums, in one pass, chunk by chunk: a chunk's columns are
+    // still in cache when its labels (one small allreduce) say where to add them.
     const std::vector<double> ct = interleave(centres, kp);
-    for_each_chunk(points, chunk, [&](std::int64_t first, std::int64_t w, const double* block) {
+    for (std::size_t g = 0; g < need.size(); g += static_cast<std::size_t>(chunk)) {
+      const std::int64_t w = std::min<std::int64_t>(chunk, static_cast<std::int64_t>(need.size() - g));
+      const std::int64_t first = need[g];
+      const double* block = need[g + static_cast<std::size_t>(w) - 1] - first == w - 1
+                                ? points.columns(first, w, scratch)
+                                : points.gather(need.data() + g, w, scratch);
       interleaved_products(block, n, n, w, ct.data(), kp, prod.data());
       ctx.allreduce_sum(std::span<double>(prod.data(), static_cast<std::size_t>(w * kp)));
       for (std::int64_t c = 0; c < w; ++c) {
-        const std::int64_t i = first + c;
+        const std::int64_t i = need[g + static_cast<std::size_t>(c)];
+        const auto is = static_cast<std::size_t>(i);
         std::int32_t l = 0;
         double best = std::numeric_limits<double>::infinity();
+        double* d = dist.data() + is * ks;
         for (std::int64_t j = 0; j < k; ++j) {
           const double v = c2[static_cast<std::size_t>(j)] - 2 * prod[static_cast<std::size_t>(c * kp + j)];  // |x|^2 left out, as sklearn
+          d[j] = std::sqrt(std::max(0.0, x2[is] + v));
           if (v < best) {
             best = v;
             l = static_cast<std::int32_t>(j);
           }
         }
-        a.labels[static_cast<std::size_t>(i)] = l;
-        a.own[static_cast<std::size_t>(i)] = std::max(0.0, x2[static_cast<std::size_t>(i)] + best);
+        if (o.bounds) {
+          if (seen[is] >= 0) --refs[static_cast<std::size_t>(seen[is])];
+          seen[is] = it;
+        }
+        const std::int32_t old = full ? -1 : labels[is];
+        labels[is] = l;
+        if (old == l) continue;
+        const double* __restrict src = block + c * n;
         ++count[static_cast<std::size_t>(l)];
         double* __restrict dst = sums.col(l).data();
-        const double* __restrict src = block + c * n;
         for (std::int64_t row = 0; row < n; ++row) dst[row] += src[row];
+        if (old >= 0) {
+          --count[static_cast<std::size_t>(old)];
+          double* __restrict from = sums.col(old).data();
+          for (std::int64_t row = 0; row < n; ++row) from[row] -= src[row];
+        }
       }
-    });
-    // Empty clusters are re-seeded from the points farthest from their centres.
+    }
+
+    if (o.bounds) {
+      history.resize(static_cast<std::size_t>(it) + 1);
+      refs.resize(static_cast<std::size_t>(it) + 1, 0);
+      refs[static_cast<std::size_t>(it)] = static_cast<std::int64_t>(need.size());
+      if (!need.empty()) history[static_cast<std::size_t>(it)] = centres;
+      for (std::size_t t = 0; t < history.size(); ++t)
+        if (refs[t] == 0 && history[t].cols() > 0) history[t] = Matrix();
+    }
+
+    // The new centres: the means, except that empty clusters are re-seeded from the points farthest from
+    // their centres (sklearn's rule: that needs every point's exact distance, so a full pass, rarely). The
+    // re-seeding moves centres but not labels, so it works on copies and `sums` stays the labels' sums.
+    Matrix next(n, k);
     std::vector<std::int64_t> empty;
     for (std::int64_t j = 0; j < k; ++j)
       if (count[static_cast<std::size_t>(j)] == 0) empty.push_back(j);
     if (!empty.empty()) {
+      const std::vector<double> own = squared_distances_to(ctx, points, x2, centres, labels);
       std::vector<std::int64_t> order(static_cast<std::size_t>(s));
       std::iota(order.begin(), order.end(), 0);
       std::stable_sort(order.begin(), order.end(), [&](std::int64_t u, std::int64_t v) {
-        return a.own[static_cast<std::size_t>(u)] > a.own[static_cast<std::size_t>(v)];
+        return own[static_cast<std::size_t>(u)] > own[static_cast<std::size_t>(v)];
       });
+      Matrix moved = sums;
+      std::vector<std::int64_t> moved_count = count;
       for (std::size_t e = 0; e < empty.size(); ++e) {
         const std::int64_t far = order[e], to = empty[e];
-        const std::int32_t from = a.labels[static_cast<std::size_t>(far)];
+        const std::int32_t from = labels[static_cast<std::size_t>(far)];
         points.column(far, far_point.data());
         for (std::int64_t row = 0; row < n; ++row) {
-          sums(row, from) -= far_point[static_cast<std::size_t>(row)];
-          sums(row, to) = far_point[static_cast<std::size_t>(row)];
+          moved(row, from) -= far_point[static_cast<std::size_t>(row)];
+          moved(row, to) = far_point[static_cast<std::size_t>(row)];
         }
-        --count[static_cast<std::size_t>(from)];
-        count[static_cast<std::size_t>(to)] = 1;
+        --moved_count[static_cast<std::size_t>(from)];
+        moved_count[static_cast<std::size_t>(to)] = 1;
         ++r.reseeded;
       }
+      means(moved, moved_count, centres, next);
+    } else {
+      means(sums, count, centres, next);
     }
-    double shift = 0;
-    for (std::int64_t j = 0; j < k; ++j) {
-      const double c = static_cast<double>(count[static_cast<std::size_t>(j)]);
+    std::vector<double> moved_by(ks, 0.0);  // squared shift of each centre
+    for (std::int64_t j = 0; j < k; ++j)
       for (std::int64_t row = 0; row < n; ++row) {
-        const double v = c > 0 ? sums(row, j) / c : centres(row, j);
-        shift += (v - centres(row, j)) * (v - centres(row, j));
-        centres(row, j) = v;
+        const double d = next(row, j) - centres(row, j);
+        moved_by[static_cast<std::size_t>(j)] += d * d;
       }
+    ctx.allreduce_sum(moved_by);
+    const double shift = std::accumulate(moved_by.begin(), moved_by.end(), 0.0);
+    centres = std::move(next);
+    if (log::level() == log::Level::verbose) {
+      std::int64_t changed = 0;
+      for (std::size_t i = 0; i < labels.size(); ++i) changed += labels[i] != previous[i];
+      log::debug("k-means iteration {}: {} of {} points read, {} changed cluster, squared centre shift {:.4g}", it + 1,
+                 need.size(), s, changed, shift);
     }
-    shift = ctx.sum(shift);
     r.iterations = it + 1;
-    if (a.labels == previous) {
+    if (labels == previous) {
       strict = true;
       break;
     }
     if (shift <= tol) break;
-    previous = a.labels;
+    previous = labels;
   }
   r.converged = strict || r.iterations < o.max_iter;
-  // The final assignment against the final centres (sklearn reruns it unless the labels were stable).
-  if (!strict) a = assign(ctx, points, x2, centres);
+  // The final assignment against the final centres (sklearn reruns it unless the labels were stable), and
+  // the inertia against the final centres in either case.
+  Assignment a;
+  if (strict) {
+    a.own = squared_distances_to(ctx, points, x2, centres, labels);
+    a.labels = std::move(labels);
+  } else {
+    a = assign(ctx, points, x2, centres);
+  }
   r.labels = std::move(a.labels);
   r.inertia = std::accumulate(a.own.begin(), a.own.end(), 0.0);
-  r.sizes.assign(static_cast<std::size_t>(k), 0);
+  r.sizes.assign(ks, 0);
   for (std::int32_t l : r.labels) ++r.sizes[static_cast<std::size_t>(l)];
   r.centres = std::move(centres);
   return r;

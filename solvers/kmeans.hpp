@@ -27,6 +27,21 @@
 // sums while still in cache. Memory per rank: the block (n_local x S), which a RowScaling standardises
 // chunk by chunk instead of on a copy, the centres and their sums (2 n_local x k), one chunk of scratch
 // (1 MiB), and S values per point list.
+// Bounds (KmeansOptions::bounds, on by default; after Elkan 2003): a point is read again only when its
+// label could have changed since it was last read. From that read it keeps its exact distances to all k
+// centres (S x k values, replicated, since they come from the allreduced products); the centres of every
+// iteration some point was last read at are kept too (n_local x k each, at most 64 MiB per rank: past
+// that the oldest snapshot is dropped and its points are read again). A point keeps its label without
+// being read when, for every other centre j, one of three sufficient conditions holds: Elkan's (its own
+// distance plus how far its centre has moved since is below its distance to j then minus how far j has
+// moved); the half-distance test (its own distance is below half the distance between the two centres);
+// or a bound on the change of d_j^2 - d_own^2 from the centres' displacement vectors, which only needs
+// |D_j - D_own| and centre inner products, and is tighter than Elkan's when the centres drift together.
+// Only the points that change cluster update the centre sums (subtracted from the old, added to the new).
+// Plain Lloyd, and sklearn's (whose Elkan variant still re-sums every point), read every point in every
+// iteration; here an iteration reads the points near a boundary. The labels are those of plain Lloyd,
+// rounding included (the skip tests keep a margin above the distances' rounding error); the centres differ
+// from plain Lloyd's by the rounding of the incremental sums (tests/mpi/test_kmeans.cpp).
 #include <cstdint>
 #include <vector>
 
@@ -41,6 +56,8 @@ struct KmeansOptions {
   int max_iter = 300;
   double tol = 1e-4;
   std::uint64_t seed = 0;
+  bool bounds = true;  // skip points whose triangle-inequality bounds show their label cannot change (Elkan)
+  int bounds_history = 0;  // centre snapshots the bounds keep at most (0: as many as fit in 64 MiB per rank, >= 4)
 };
 
 struct KmeansResult {
@@ -53,6 +70,7 @@ struct KmeansResult {
   std::vector<std::int64_t> sizes;        // k
   std::vector<std::int64_t> init_points;  // the points chosen as initial centres (kept initialisation)
   double lloyd_seconds = 0;               // wall time in Lloyd iterations, summed over the initialisations
+  std::int64_t points_skipped = 0;        // point reads the bounds saved (kept initialisation), of iterations x S
 };
 
 // A per-neuron standardisation applied as the points are read: k-means then clusters the points

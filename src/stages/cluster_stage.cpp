@@ -63,6 +63,9 @@ StageSpec cluster_stage() {
       OptionSpec{"tol", OptionType::real, d.tol, "stop when the squared centre shift is below tol x mean variance", {}, 0.0, 1.0,
                  {}},
       OptionSpec{"seed", OptionType::integer, std::int64_t{0}, "seed of the k-means++ draws", {}, 0.0, {}, {}},
+      OptionSpec{"bounds", OptionType::boolean, true,
+                 "skip re-reading points whose triangle-inequality bounds fix their label (Elkan; same labels)", {}, {}, {},
+                 {}},
       OptionSpec{"cocluster_k", OptionType::integer, std::int64_t{0},
                  "spectral co-clusters of images and neurons (Dhillon; 0: none)", {}, 0.0, {}, {}},
       OptionSpec{"cocluster_n_init", OptionType::integer, std::int64_t{10},
@@ -121,6 +124,7 @@ StageSpec cluster_stage() {
     ko.max_iter = static_cast<int>(o.integer("max_iter"));
     ko.tol = o.real("tol");
     ko.seed = static_cast<std::uint64_t>(o.integer("seed"));
+    ko.bounds = o.flag("bounds");
     run.ctx.agree(ko.k >= x.cols(),
                   fmt::format("cluster: k = {} needs more points; the recording {} gives {}", ko.k,
                               run.workspace.recording_path, x.cols()),
@@ -145,9 +149,11 @@ StageSpec cluster_stage() {
         truth.push_back(classes[static_cast<std::size_t>(p.image_ids[static_cast<std::size_t>(j % images)])]);
       ari = adjusted_rand_index(truth, r.labels);
     }
-    log::info("cluster: k-means k = {} on {} points x {} neurons: inertia {:.6g} after {} iterations ({}), {} empty "
-              "clusters re-seeded; repeats in the same cluster {:.1f}% (chance {:.1f}%); ARI vs classes {:.3f}",
+    log::info("cluster: k-means k = {} on {} points x {} neurons: inertia {:.6g} after {} iterations ({}; {:.0f}% of "
+              "point reads skipped by the bounds), {} empty clusters re-seeded; repeats in the same cluster {:.1f}% "
+              "(chance {:.1f}%); ARI vs classes {:.3f}",
               ko.k, x.cols(), p.neurons_total, r.inertia, r.iterations, r.converged ? "converged" : "max_iter reached",
+              100.0 * static_cast<double>(r.points_skipped) / static_cast<double>(std::max(1, r.iterations) * x.cols()),
               r.reseeded, 100 * same, 100 * chance, ari);
 
     // The repeat means, for co-clustering and biclustering.
@@ -277,6 +283,8 @@ StageSpec cluster_stage() {
     w.scalar("reseeded", r.reseeded, "empty clusters re-seeded with the farthest points");
     w.scalar("lloyd_seconds", run.ctx.max(r.lloyd_seconds),
              "wall time of the Lloyd iterations alone (no standardisation or k-means++), slowest rank, s");
+    w.scalar("lloyd_points_skipped", r.points_skipped,
+             "point reads the triangle-inequality bounds saved in Lloyd (of iterations x points)");
     w.scalar("repeat_agreement", same, "fraction of images whose two repeats share a cluster (NaN unless points = both)");
     w.scalar("repeat_agreement_chance", chance, "sum over clusters of (size / points)^2");
     w.scalar("ari_classes", ari, "adjusted Rand index of the clusters against the image classes (NaN without classes)");

@@ -1,9 +1,11 @@
 // k-means against a serial Lloyd written from the definition, on planted clusters, with an empty cluster
 // to re-seed, at 1, 2 and 3 ranks; and the adjusted Rand index on sklearn's documented examples.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <limits>
+#include <string>
 
 #include "partition/block_layout.hpp"
 #include "solvers/kmeans.hpp"
@@ -184,6 +186,57 @@ TEST_F(KmeansTest, OnTheFlyStandardisationEqualsAStandardisedCopy) {
     EXPECT_EQ(a.centres.values().size(), b.centres.values().size());
     for (std::size_t i = 0; i < a.centres.values().size(); ++i) ASSERT_EQ(a.centres.values()[i], b.centres.values()[i]) << i;
   }
+}
+
+// The triangle-inequality bounds only decide which points need reading: with them, Lloyd must take the
+// same iterations to the same labels as without, and the centres and inertia may differ only by the
+// rounding of the incremental centre sums. Checked at two noise levels (clean clusters, where nearly every
+// point is skipped after the first iterations, and overlapping ones, where labels keep changing), with
+// k-means++ starts and with a start that leaves a cluster empty; the bounds must actually skip points.
+TEST_F(KmeansTest, BoundsSkipPointsWithoutChangingTheResult) {
+  for (const double noise : {0.5, 2.0}) {
+    const Matrix x = block(ctx, noise);
+    for (const std::uint64_t seed : {1u, 5u, 9u}) {
+      KmeansOptions o;
+      o.k = seed == 1u ? kClusters : 11;
+      o.seed = seed;
+      if (seed == 9u) o.bounds_history = 2;  // snapshots dropped, their points re-read
+      o.tol = 0;  // run to strict convergence: the longest path through the bounds
+      KmeansOptions plain = o;
+      plain.bounds = false;
+      const KmeansResult a = kmeans(ctx, x, plain), b = kmeans(ctx, x, o);
+      const std::string what = fmt::format("noise {}, k {}, seed {}", noise, o.k, seed);
+      EXPECT_EQ(a.points_skipped, 0) << what;
+      EXPECT_GT(b.points_skipped, 0) << what;
+      EXPECT_EQ(a.labels, b.labels) << what;
+      EXPECT_EQ(a.iterations, b.iterations) << what;
+      EXPECT_EQ(a.reseeded, b.reseeded) << what;
+      EXPECT_NEAR(a.inertia, b.inertia, 1e-12 * a.inertia) << what;
+      ASSERT_EQ(a.centres.values().size(), b.centres.values().size());
+      for (std::size_t i = 0; i < a.centres.values().size(); ++i)
+        ASSERT_NEAR(a.centres.values()[i], b.centres.values()[i], 1e-12) << what << ", value " << i;
+      if (ctx.root())
+        std::printf("  %s: %d iterations, %lld of %lld point reads skipped\n", what.c_str(), b.iterations,
+                    static_cast<long long>(b.points_skipped), static_cast<long long>(b.iterations) * kPoints);
+    }
+  }
+  // An empty cluster to re-seed (the start of LloydEqualsSerialReferenceAndReseedsAnEmptyCluster).
+  const double noise = 0.8;
+  const Matrix x = block(ctx, noise);
+  const Range mine = BlockLayout(kDims, ctx.size()).range(ctx.rank());
+  Matrix c(mine.size(), kClusters);
+  for (std::int64_t j = 0; j < kClusters; ++j)
+    for (std::int64_t i = 0; i < mine.size(); ++i) c(i, j) = j < 4 ? planted(mine.begin + i, j, noise) : 100.0;
+  KmeansOptions o;
+  o.k = kClusters;
+  KmeansOptions plain = o;
+  plain.bounds = false;
+  const KmeansResult a = kmeans_from(ctx, x, c, plain), b = kmeans_from(ctx, x, c, o);
+  EXPECT_GE(b.reseeded, 1);
+  EXPECT_EQ(a.reseeded, b.reseeded);
+  EXPECT_EQ(a.labels, b.labels);
+  EXPECT_EQ(a.iterations, b.iterations);
+  EXPECT_NEAR(a.inertia, b.inertia, 1e-12 * a.inertia);
 }
 
 TEST_F(KmeansTest, RefusesKAtLeastThePointCount) {
