@@ -119,9 +119,9 @@ inline __attribute__((always_inline)) void store_lanes(double* p, const Lanes4& 
   std::memcpy(p + 4, &hi, sizeof hi);
 }
 
-inline __attribute__((always_inline)) void products_block4(const double* x, std::int64_t n, std::int64_t ldx,
-                                                           const double* ct, std::int64_t kp, double* out) {
-  const double *x0 = x, *x1 = x + ldx, *x2 = x + 2 * ldx, *x3 = x + 3 * ldx;
+inline __attribute__((always_inline)) void products_block4(const double* x0, const double* x1, const double* x2,
+                                                           const double* x3, std::int64_t n, const double* ct,
+                                                           std::int64_t kp, double* out) {
   Lanes4 a0, b0, a1, b1, a2, b2, a3, b3;
   load_lanes(a0, b0, out);
   load_lanes(a1, b1, out + kp);
@@ -161,8 +161,10 @@ inline __attribute__((always_inline)) void products_block1(const double* x, std:
 }  // namespace
 
 __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) void interleaved_products(
-    const double* x, std::int64_t n, std::int64_t ldx, std::int64_t w, const double* ct, std::int64_t kp, double* out) {
+    const double* x, std::int64_t n, std::int64_t ldx, std::int64_t w, const double* ct, std::int64_t kp, double* out,
+    const std::int64_t* ids) {
   if (kp % 8 != 0) throw InternalError(fmt::format("interleaved_products: {} vectors, not a multiple of 8", kp));
+  const auto col = [&](std::int64_t c) { return x + (ids != nullptr ? ids[c] : c) * ldx; };
   std::fill(out, out + w * kp, 0.0);
   // Rows in blocks whose slice of the vectors (rb x kp values, 24 KiB) stays in L1 while every point passes
   // over it; otherwise each group of 4 points would stream all n x kp values again, twice the points' own
@@ -173,8 +175,9 @@ __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) vo
     for (std::int64_t jb = 0; jb < kp; jb += 8) {
       const double* v = ct + r0 * kp + jb;
       std::int64_t c = 0;
-      for (; c + 4 <= w; c += 4) products_block4(x + c * ldx + r0, nr, ldx, v, kp, out + c * kp + jb);
-      for (; c < w; ++c) products_block1(x + c * ldx + r0, nr, v, kp, out + c * kp + jb);
+      for (; c + 4 <= w; c += 4)
+        products_block4(col(c) + r0, col(c + 1) + r0, col(c + 2) + r0, col(c + 3) + r0, nr, v, kp, out + c * kp + jb);
+      for (; c < w; ++c) products_block1(col(c) + r0, nr, v, kp, out + c * kp + jb);
     }
   }
 }

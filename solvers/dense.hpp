@@ -35,8 +35,10 @@ void syrk_raw_f32(std::int64_t n, std::int64_t k, const float* a, std::int64_t l
 // this small. The loops are compiled for x86-64-v4 (AVX-512), v3 (AVX2, FMA) and the baseline, and the best
 // is chosen at run time; every version sums over r in the same order, but the v3/v4 ones fuse each multiply
 // and add, so their last bits can differ from the baseline's (as OpenBLAS's own per-CPU kernels do).
+// With `ids`, the points are the columns ids[0], ..., ids[w - 1] of x instead of the first w (for scattered
+// points, read in place).
 void interleaved_products(const double* x, std::int64_t n, std::int64_t ldx, std::int64_t w, const double* ct,
-                          std::int64_t kp, double* out);
+                          std::int64_t kp, double* out, const std::int64_t* ids = nullptr);
 
 // C <- A^T A, full symmetric result (dsyrk on the upper triangle, then mirrored). A is k x n, C is n x n.
 void gram(const Matrix& a, Matrix& c);

@@ -48,23 +48,54 @@ class Points {
     return scratch.data();
   }
 
-  // The listed points' columns [ids[0], ..., ids[w - 1]], standardised when a scaling is given, into
-  // `scratch` (column-major rows() x w).
-  const double* gather(const std::int64_t* ids, std::int64_t w, std::vector<double>& scratch) const {
+  // Products with centres without standardising the points: with z = (x - o) * s per row, z.c equals
+  // x.(s * c) - (o * s).c, so the centres are scaled instead (`ct`, interleaved for interleaved_products,
+  // kp columns) and the second term (`bias`, this rank's rows' part) is subtracted. The points are then
+  // read where they lie, once, with no standardised scratch copy.
+  struct Prepared {
+    std::vector<double> ct, bias;
+  };
+  Prepared prepare(const Matrix& c, std::int64_t kp) const {
     const std::int64_t n = x_.rows();
-    scratch.resize(static_cast<std::size_t>(n * w));
-    for (std::int64_t c = 0; c < w; ++c) {
-      const double* __restrict src = x_.col(ids[c]).data();
-      double* __restrict dst = scratch.data() + c * n;
-      if (scaling_ == nullptr) {
-        std::copy_n(src, n, dst);
-        continue;
+    Prepared p;
+    p.ct.assign(static_cast<std::size_t>(n * kp), 0.0);
+    p.bias.assign(static_cast<std::size_t>(c.cols()), 0.0);
+    for (std::int64_t j = 0; j < c.cols(); ++j)
+      for (std::int64_t r = 0; r < n; ++r) {
+        if (scaling_ == nullptr) {
+          p.ct[static_cast<std::size_t>(r * kp + j)] = c(r, j);
+          continue;
+        }
+        const double sc = scaling_->scale[static_cast<std::size_t>(r)] * c(r, j);
+        p.ct[static_cast<std::size_t>(r * kp + j)] = sc;
+        p.bias[static_cast<std::size_t>(j)] += scaling_->offset[static_cast<std::size_t>(r)] * sc;
       }
-      const double* __restrict offset = scaling_->offset.data();
-      const double* __restrict scale = scaling_->scale.data();
-      for (std::int64_t r = 0; r < n; ++r) dst[r] = (src[r] - offset[r]) * scale[r];
-    }
-    return scratch.data();
+    return p;
+  }
+  // This rank's part of the products of points [first, first + w), or of points ids[0..w) when ids is
+  // given, with the prepared centres: out[c * kp + j], j < bias.size().
+  void products(const Prepared& p, std::int64_t kp, std::int64_t first, const std::int64_t* ids, std::int64_t w,
+                double* out) const {
+    const std::int64_t n = x_.rows();
+    interleaved_products(ids != nullptr ? x_.data() : x_.data() + first * n, n, n, w, p.ct.data(), kp, out, ids);
+    if (scaling_ == nullptr) return;
+    for (std::int64_t c = 0; c < w; ++c)
+      for (std::size_t j = 0; j < p.bias.size(); ++j) out[static_cast<std::size_t>(c * kp) + j] -= p.bias[j];
+  }
+  // Point s as stored (this rank's rows), not standardised.
+  const double* raw(std::int64_t s) const { return x_.data() + s * x_.rows(); }
+  // A mean of stored values, row r, in the standardised space.
+  double standardised(std::int64_t r, double v) const {
+    if (scaling_ == nullptr) return v;
+    return (v - scaling_->offset[static_cast<std::size_t>(r)]) * scaling_->scale[static_cast<std::size_t>(r)];
+  }
+  // The squared norm, summed over ranks, of the offsets in the standardised space, sum_r (o_r s_r)^2: how
+  // much larger than the standardised points' the scaled products' terms can be (rounding bounds).
+  double offset_norm2(const Context& ctx) const {
+    double v = 0;
+    if (scaling_ != nullptr)
+      for (std::size_t r = 0; r < scaling_->offset.size(); ++r) v += std::pow(scaling_->offset[r] * scaling_->scale[r], 2);
+    return ctx.sum(v);
   }
 
   // Point s (this rank's rows) into `out`.
@@ -110,28 +141,21 @@ std::vector<double> squared_norms(const Context& ctx, const Points& x) {
   return n2;
 }
 
-// The columns of `c` (this rank's rows) interleaved row by row for interleaved_products, zero-padded to a
-// multiple of 8 columns.
-std::vector<double> interleave(const Matrix& c, std::int64_t kp) {
-  std::vector<double> ct(static_cast<std::size_t>(c.rows() * kp), 0.0);
-  for (std::int64_t j = 0; j < c.cols(); ++j)
-    for (std::int64_t r = 0; r < c.rows(); ++r) ct[static_cast<std::size_t>(r * kp + j)] = c(r, j);
-  return ct;
-}
-
 std::int64_t padded(std::int64_t k) { return (k + 7) / 8 * 8; }
 
-// Inner products of every point with the columns of `c` (this rank's rows), summed over ranks: S x c.cols().
+// Inner products of every (standardised) point with the columns of `c` (this rank's rows), summed over
+// ranks: S x c.cols().
 Matrix products(const Context& ctx, const Points& x, const Matrix& c) {
   const std::int64_t n = x.rows(), m = c.cols(), kp = padded(m), chunk = chunk_points(ctx, n);
-  const std::vector<double> ct = interleave(c, kp);
+  const Points::Prepared prepared = x.prepare(c, kp);
   std::vector<double> buf(static_cast<std::size_t>(chunk * kp));
   Matrix p(x.cols(), m);
-  for_each_chunk(x, chunk, [&](std::int64_t first, std::int64_t w, const double* block) {
-    interleaved_products(block, n, n, w, ct.data(), kp, buf.data());
+  for (std::int64_t first = 0; first < x.cols(); first += chunk) {
+    const std::int64_t w = std::min(chunk, x.cols() - first);
+    x.products(prepared, kp, first, nullptr, w, buf.data());
     for (std::int64_t i = 0; i < w; ++i)
       for (std::int64_t j = 0; j < m; ++j) p(first + i, j) = buf[static_cast<std::size_t>(i * kp + j)];
-  });
+  }
   ctx.allreduce_sum(p.values());
   return p;
 }
@@ -244,11 +268,14 @@ std::vector<double> squared_distances_to(const Context& ctx, const Points& x, co
   return own;
 }
 
-// The centres as means of their sums; a cluster with no points keeps its centre.
-void means(const Matrix& sums, const std::vector<std::int64_t>& count, const Matrix& centres, Matrix& out) {
+// The centres as means of their sums, which are of the stored values, so the means are standardised after
+// (the mean of (x - o) s is (mean x - o) s); a cluster with no points keeps its centre.
+void means(const Points& points, const Matrix& sums, const std::vector<std::int64_t>& count, const Matrix& centres,
+           Matrix& out) {
   for (std::int64_t j = 0; j < sums.cols(); ++j) {
     const auto c = static_cast<double>(count[static_cast<std::size_t>(j)]);
-    for (std::int64_t row = 0; row < sums.rows(); ++row) out(row, j) = c > 0 ? sums(row, j) / c : centres(row, j);
+    for (std::int64_t row = 0; row < sums.rows(); ++row)
+      out(row, j) = c > 0 ? points.standardised(row, sums(row, j) / c) : centres(row, j);
   }
 }
 
@@ -299,7 +326,10 @@ KmeansResult lloyd(const Context& ctx, const Points& points, const std::vector<d
   const std::int64_t s = points.cols(), k = centres.cols(), n = points.rows(), kp = padded(k);
   const std::int64_t chunk = chunk_points(ctx, n), n_global = ctx.sum(n);
   const auto ks = static_cast<std::size_t>(k);
+  // The largest squared norm a point's terms in the products can have: the standardised point's plus twice
+  // the offsets' (the products are formed from the stored values and scaled centres, Points::prepare).
   const double x2_max = x2.empty() ? 0.0 : *std::max_element(x2.begin(), x2.end());
+  const double a2_max = std::pow(std::sqrt(x2_max) + 2 * std::sqrt(points.offset_norm2(ctx)), 2);
 
   KmeansResult r;
   std::vector<std::int32_t> labels(static_cast<std::size_t>(s), -1), previous(static_cast<std::size_t>(s), -1);
@@ -319,7 +349,7 @@ KmeansResult lloyd(const Context& ctx, const Points& points, const std::vector<d
   std::vector<std::int64_t> count(ks, 0);
   bool strict = false;
   double slack2 = 0;  // the largest squared rounding slack of any distance computed so far
-  std::vector<double> prod(static_cast<std::size_t>(chunk * kp)), far_point(static_cast<std::size_t>(n)), scratch;
+  std::vector<double> prod(static_cast<std::size_t>(chunk * kp));
   std::vector<std::int64_t> need;
   need.reserve(static_cast<std::size_t>(s));
   for (int it = 0; it < o.max_iter; ++it) {
@@ -329,7 +359,7 @@ KmeansResult lloyd(const Context& ctx, const Points& points, const std::vector<d
     ctx.allreduce_sum(c2);
     const double c2_max = *std::max_element(c2.begin(), c2.end());
     slack2 = std::max(slack2, static_cast<double>(n_global + 8) * std::numeric_limits<double>::epsilon() * 2 *
-                                  (x2_max + c2_max));
+                                  (a2_max + c2_max));
     const double slack = std::sqrt(slack2), margin = 4 * slack;
 
     // The points to read: all of them without bounds (or before any), else those whose bounds leave room.
@@ -417,14 +447,12 @@ KmeansResult lloyd(const Context& ctx, const Points& points, const std::vector<d
 
     // Assignment of the points read, and the centre sums, in one pass, chunk by chunk: a chunk's columns are
     // still in cache when its labels (one small allreduce) say where to add them.
-    const std::vector<double> ct = interleave(centres, kp);
+    const Points::Prepared prepared = points.prepare(centres, kp);
     for (std::size_t g = 0; g < need.size(); g += static_cast<std::size_t>(chunk)) {
       const std::int64_t w = std::min<std::int64_t>(chunk, static_cast<std::int64_t>(need.size() - g));
       const std::int64_t first = need[g];
-      const double* block = need[g + static_cast<std::size_t>(w) - 1] - first == w - 1
-                                ? points.columns(first, w, scratch)
-                                : points.gather(need.data() + g, w, scratch);
-      interleaved_products(block, n, n, w, ct.data(), kp, prod.data());
+      const bool contiguous = need[g + static_cast<std::size_t>(w) - 1] - first == w - 1;
+      points.products(prepared, kp, first, contiguous ? nullptr : need.data() + g, w, prod.data());
       ctx.allreduce_sum(std::span<double>(prod.data(), static_cast<std::size_t>(w * kp)));
       for (std::int64_t c = 0; c < w; ++c) {
         const std::int64_t i = need[g + static_cast<std::size_t>(c)];
@@ -447,7 +475,7 @@ KmeansResult lloyd(const Context& ctx, const Points& points, const std::vector<d
         const std::int32_t old = full ? -1 : labels[is];
         labels[is] = l;
         if (old == l) continue;
-        const double* __restrict src = block + c * n;
+        const double* __restrict src = points.raw(i);  // the sums are of the stored values (see means)
         ++count[static_cast<std::size_t>(l)];
         double* __restrict dst = sums.col(l).data();
         for (std::int64_t row = 0; row < n; ++row) dst[row] += src[row];
@@ -487,18 +515,18 @@ KmeansResult lloyd(const Context& ctx, const Points& points, const std::vector<d
       for (std::size_t e = 0; e < empty.size(); ++e) {
         const std::int64_t far = order[e], to = empty[e];
         const std::int32_t from = labels[static_cast<std::size_t>(far)];
-        points.column(far, far_point.data());
+        const double* far_point = points.raw(far);
         for (std::int64_t row = 0; row < n; ++row) {
-          moved(row, from) -= far_point[static_cast<std::size_t>(row)];
-          moved(row, to) = far_point[static_cast<std::size_t>(row)];
+          moved(row, from) -= far_point[row];
+          moved(row, to) = far_point[row];
         }
         --moved_count[static_cast<std::size_t>(from)];
         moved_count[static_cast<std::size_t>(to)] = 1;
         ++r.reseeded;
       }
-      means(moved, moved_count, centres, next);
+      means(points, moved, moved_count, centres, next);
     } else {
-      means(sums, count, centres, next);
+      means(points, sums, count, centres, next);
     }
     std::vector<double> moved_by(ks, 0.0);  // squared shift of each centre
     for (std::int64_t j = 0; j < k; ++j)

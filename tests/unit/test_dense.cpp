@@ -98,6 +98,22 @@ TEST(Dense, InterleavedProductsAgreeWithLoops) {
                 << "n " << n << " w " << w << " kp " << kp << " point " << p << " vector " << j;
           }
       }
+  // Scattered points by index, read in place: the same values as the same points packed together.
+  {
+    const std::int64_t n = 500, kp = 8, ldx = n + 1;
+    const Matrix x = random_matrix(ldx, 20, 13), c = random_matrix(n, kp, 14);
+    std::vector<double> ct(static_cast<std::size_t>(n * kp));
+    for (std::int64_t r = 0; r < n; ++r)
+      for (std::int64_t j = 0; j < kp; ++j) ct[static_cast<std::size_t>(r * kp + j)] = c(r, j);
+    const std::vector<std::int64_t> ids = {19, 3, 4, 11, 0, 7, 7};
+    const auto w = static_cast<std::int64_t>(ids.size());
+    Matrix packed(ldx, w);
+    for (std::int64_t p = 0; p < w; ++p) std::copy_n(x.col(ids[static_cast<std::size_t>(p)]).data(), ldx, packed.col(p).data());
+    std::vector<double> by_ids(static_cast<std::size_t>(w * kp)), by_copy(by_ids.size());
+    interleaved_products(x.data(), n, ldx, w, ct.data(), kp, by_ids.data(), ids.data());
+    interleaved_products(packed.data(), n, ldx, w, ct.data(), kp, by_copy.data());
+    EXPECT_EQ(by_ids, by_copy);
+  }
   std::vector<double> out(8);
   EXPECT_THROW(interleaved_products(nullptr, 0, 0, 1, nullptr, 6, out.data()), InternalError);
 }
