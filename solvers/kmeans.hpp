@@ -21,12 +21,13 @@
 // the distances, so labels are replicated and every centre update (a mean over points, per neuron) is
 // local. The alternative split by points needs an allreduce of the k x N centre sums per iteration; N >> k
 // here, so exchanging S x k products is the smaller. Lloyd is memory-bound at small k, so an iteration
-// reads the block once: points go in chunks of about 1 MiB of the widest block, each chunk's products are
-// formed by interleaved_products (solvers/dense.hpp: no copy of the chunk into dgemm's packed layout,
-// which cost as much as the products), allreduced (chunk x k values), labelled, and added to the centre
-// sums while still in cache. Memory per rank: the block (n_local x S), which a RowScaling standardises
-// chunk by chunk instead of on a copy, the centres and their sums (2 n_local x k), one chunk of scratch
-// (1 MiB), and S values per point list.
+// reads each point it needs once, in place: points go in chunks of about 1 MiB of the widest block, each
+// chunk's products are formed by interleaved_products (solvers/dense.hpp: no copy of the chunk into
+// dgemm's packed layout, which cost as much as the products), allreduced (chunk x k values), labelled, and
+// added to the centre sums while still in cache. A RowScaling is applied to the centres, not the points
+// (z.c = x.(s c) - (o s).c with z = (x - o) s), and the centre sums are of the stored values, standardised
+// as means, so no standardised copy of any point is made. Memory per rank: the block (n_local x S), the
+// centres and their sums (2 n_local x k), and S values per point list.
 // Bounds (KmeansOptions::bounds, on by default; after Elkan 2003): a point is read again only when its
 // label could have changed since it was last read. From that read it keeps its exact distances to all k
 // centres (S x k values, replicated, since they come from the allreduced products); the centres of every
@@ -75,7 +76,8 @@ struct KmeansResult {
 
 // A per-neuron standardisation applied as the points are read: k-means then clusters the points
 // (x(r, s) - offset[r]) * scale[r] (r over this rank's rows), and the centres and inertia are in that space.
-// The block is read a chunk at a time into a small scratch array, so a standardised copy of it never exists.
+// The scaling is applied to the centres as the products are formed (kmeans.hpp above), so a standardised
+// copy of the block never exists; the results equal those on a standardised copy up to rounding.
 struct RowScaling {
   std::vector<double> offset, scale;
 };
