@@ -39,6 +39,8 @@ void syrk_raw_f32(std::int64_t n, std::int64_t k, const float* a, std::int64_t l
 // points, read in place).
 void interleaved_products(const double* x, std::int64_t n, std::int64_t ldx, std::int64_t w, const double* ct,
                           std::int64_t kp, double* out, const std::int64_t* ids = nullptr);
+// The rows interleaved_products takes per block (the sums are the same whatever it is; exposed for tests).
+std::int64_t interleaved_products_row_block(std::int64_t kp);
 
 // C <- A^T A, full symmetric result (dsyrk on the upper triangle, then mirrored). A is k x n, C is n x n.
 void gram(const Matrix& a, Matrix& c);

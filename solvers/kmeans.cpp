@@ -111,10 +111,12 @@ class Points {
 };
 
 // Points per chunk of a pass: about 1 MiB of the widest rank's block, the same count on every rank (in
-// Lloyd each chunk is one collective).
+// Lloyd each chunk is one collective), and a multiple of 4, the products kernel's group of points (a
+// chunk of 13 points of 10,000 rows left one point to the slower single-point loop: Lloyd 0.52-0.57 s,
+// against 0.48 s with 12).
 std::int64_t chunk_points(const Context& ctx, std::int64_t n) {
   const std::int64_t widest = std::max<std::int64_t>(1, ctx.max(n));
-  return std::clamp<std::int64_t>((std::int64_t{1} << 17) / widest, 8, 512);
+  return std::clamp<std::int64_t>((std::int64_t{1} << 17) / widest / 4 * 4, 8, 512);
 }
 
 // Calls f(first, w, columns) over the points, chunk by chunk.

@@ -74,11 +74,12 @@ TEST(Dense, GemmAndGramAgreeWithLoops) {
 }
 
 // The k-means products kernel against a plain sum in long double: row counts around and across its row
-// blocks (384 rows at 8 vectors), point counts around its groups of 4, a leading dimension above n, and
-// 16 vectors (two blocks of 8).
+// blocks (sized from the L2 cache, interleaved_products_row_block), point counts around its groups of 4, a
+// leading dimension above n, and 16 vectors (two blocks of 8).
 TEST(Dense, InterleavedProductsAgreeWithLoops) {
   for (std::int64_t kp : {std::int64_t{8}, std::int64_t{16}})
-    for (std::int64_t n : {std::int64_t{0}, std::int64_t{1}, std::int64_t{37}, std::int64_t{384}, std::int64_t{1000}})
+    for (std::int64_t n : {std::int64_t{0}, std::int64_t{1}, std::int64_t{37}, interleaved_products_row_block(kp),
+                           interleaved_products_row_block(kp) + 5, 2 * interleaved_products_row_block(kp) + 1})
       for (std::int64_t w : {std::int64_t{0}, std::int64_t{1}, std::int64_t{4}, std::int64_t{7}, std::int64_t{13}}) {
         const std::int64_t ldx = n + 3;
         const Matrix x = random_matrix(ldx, std::max<std::int64_t>(w, 1), 11), c = random_matrix(n, kp, 12);
