@@ -440,6 +440,19 @@ KmeansResult lloyd(const Context& ctx, const Points& points, const std::vector<d
     } else {
       for (std::int64_t i = 0; i < s; ++i) need.push_back(i);
     }
+    if (o.bounds && it > 0 && ctx.size() > 1) {
+      // The bound state is the same on every rank (it comes from allreduced values), so the lists agree;
+      // but each chunk of the list is a collective, and an MPI library may round a sum differently on
+      // different ranks, so the first rank's list is the one used: a last-bit difference cannot make the
+      // ranks' collectives disagree.
+      double count_root = static_cast<double>(need.size());
+      ctx.broadcast(std::span<double>(&count_root, 1));
+      std::vector<double> ids(static_cast<std::size_t>(count_root));
+      if (ctx.root()) std::copy(need.begin(), need.end(), ids.begin());
+      ctx.broadcast(ids);
+      need.resize(ids.size());
+      for (std::size_t q = 0; q < ids.size(); ++q) need[q] = static_cast<std::int64_t>(ids[q]);
+    }
     const bool full = static_cast<std::int64_t>(need.size()) == s;
     if (full) {
       std::fill(sums.values().begin(), sums.values().end(), 0.0);
