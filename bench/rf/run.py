@@ -6,7 +6,8 @@ three fits in NumPy as the anchor computes them: response PCs from the eigen-dec
 CanonCor2 with the explicit pixels x pixels covariance and its inverse square root (eigh), the ridge by
 np.linalg.solve in pixel space, the STA by one product; with 1 BLAS thread (as 1 rank) and 2 (as 2 ranks).
 The floor: the stage's BLAS-3 flops (the S x S Gram of the responses, the STA, ridge and RRR maps, the image
-SVD) at the dgemm rate measured in this run, per core. Medians and ranges of REPEATS runs.
+SVD) at the dgemm rate measured in this run, per core. Medians and ranges of REPEATS runs; each repeat runs
+every popcode configuration and then the peer at 1 and 2 threads, in turn.
 
 Usage: /usr/bin/python3 bench/rf/run.py [--build build] [--repeats 3] [--out bench/out]
 Writes OUT/rf.json and OUT/rf.md.
@@ -96,16 +97,19 @@ def main():
     flops = s * s * n + 2 * p * s * n + 2 * ntr * ntr * n + 2 * p * ntr * n + 2 * p * rank * n + 6 * ntr * ntr * p \
         + 2 * n * (s - ntr) * rank + 2 * p * (s - ntr) * n
     results = {"date": time.strftime("%Y-%m-%d"), "images": s, "neurons": n, "pixels": p, "flops": flops}
-    rates, runs, peer = [], {}, {}
+    rates = []
     reference = None
     # Each configuration at 1 and 2 ranks: the stage as the jobs run it (every neuron's three maps written,
     # 552 MB, and synced), and without the maps (store_maps = false), which is what the peer does and leaves
     # out the local disk, whose bandwidth does not grow with ranks on one machine.
     configs = [("popcode_1rank", 1, "true"), ("popcode_2ranks", 2, "true"),
                ("popcode_1rank_nomaps", 1, "false"), ("popcode_2ranks_nomaps", 2, "false")]
-    for name, ranks, maps in configs:
-        runs[name] = []
-        for r in range(a.repeats):
+    runs = {name: [] for name, _, _ in configs}
+    peer = {1: [], 2: []}
+    # Every repeat runs all configurations and then the peer, so a slow stretch of this shared machine falls
+    # on all of them rather than on one.
+    for r in range(a.repeats):
+        for name, ranks, maps in configs:
             rates.append(dgemm_gflops())
             out = os.path.join(a.out, f"rf_{name}_{r}.h5")
             popcode(binary, ranks, "rf", "--in", recording, "--out", out, "--force", "--set", "preprocess.save_responses=true",
@@ -118,9 +122,7 @@ def main():
             reference = reference or out
             print(f"{name} run {r}: {runs[name][-1]['seconds']:.2f} s, normalised VE {runs[name][-1]['rank_sweep_last']:.6f}",
                   flush=True)
-    for threads in (1, 2):
-        peer[threads] = []
-        for r in range(a.repeats):
+        for threads in (1, 2):
             out = subprocess.run([sys.executable, "-c", PEER, reference, recording], check=True, env=env(threads),
                                  capture_output=True, text=True)
             peer[threads].append(json.loads(out.stdout))
