@@ -441,10 +441,11 @@ KmeansResult lloyd(const Context& ctx, const Points& points, const std::vector<d
       for (std::int64_t i = 0; i < s; ++i) need.push_back(i);
     }
     if (o.bounds && it > 0 && ctx.size() > 1) {
-      // The bound state is the same on every rank (it comes from allreduced values), so the lists agree;
-      // but each chunk of the list is a collective, and an MPI library may round a sum differently on
-      // different ranks, so the first rank's list is the one used: a last-bit difference cannot make the
-      // ranks' collectives disagree.
+      // The bound state is the same on every rank (it comes from allreduced values, which Open MPI's sums
+      // give every rank bit for bit, as the replicated labels already assume), so the lists agree. Each
+      // chunk of the list is a collective, though, so the first rank's list is the one used: should an MPI
+      // library round a sum differently on some rank, the ranks still make the same collective calls.
+      // The other decisions that gate collectives (re-seeding, stopping) are agreed for the same reason.
       double count_root = static_cast<double>(need.size());
       ctx.broadcast(std::span<double>(&count_root, 1));
       std::vector<double> ids(static_cast<std::size_t>(count_root));
@@ -518,7 +519,7 @@ KmeansResult lloyd(const Context& ctx, const Points& points, const std::vector<d
     std::vector<std::int64_t> empty;
     for (std::int64_t j = 0; j < k; ++j)
       if (count[static_cast<std::size_t>(j)] == 0) empty.push_back(j);
-    if (!empty.empty()) {
+    if (ctx.any(!empty.empty())) {
       const std::vector<double> own = squared_distances_to(ctx, points, x2, centres, labels);
       std::vector<std::int64_t> order(static_cast<std::size_t>(s));
       std::iota(order.begin(), order.end(), 0);
@@ -559,7 +560,7 @@ KmeansResult lloyd(const Context& ctx, const Points& points, const std::vector<d
                  need.size(), s, changed, shift);
     }
     r.iterations = it + 1;
-    if (labels == previous) {
+    if (!ctx.any(labels != previous)) {
       strict = true;
       break;
     }
