@@ -181,7 +181,7 @@ __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) vo
   // Rows in blocks whose slice of the vectors (rb x kp values) stays in L2 while every point passes over
   // it; otherwise each group of 4 points would stream all n x kp values again from memory, twice the points'
   // own traffic at kp = 8. Blocks sized for L1 instead (24 KiB) cut each point's column into short pieces
-  // that the prefetcher follows badly: Lloyd on 10,000 x 5,600 at k = 8 took 0.64-0.66 s so against
+  // that the prefetcher follows badly: Lloyd on 10,000 x 5,600 at k = 8 took 0.64-0.66 s, against
   // 0.54 s with L2-sized blocks. The sums still run over r in order, so the block size does not change them.
   const std::int64_t rb = interleaved_products_row_block(kp);
   for (std::int64_t r0 = 0; r0 < n; r0 += rb) {
