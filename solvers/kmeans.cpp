@@ -227,47 +227,43 @@ struct Assignment {
   std::vector<double> own;  // squared distance of each point to its centre
 };
 
-// Nearest centre of every point (ties to the lower centre), from the replicated products.
-Assignment assign(const Context& ctx, const Points& x, const std::vector<double>& x2, const Matrix& centres) {
-  const Matrix p = products(ctx, x, centres);
+// Squared norms of the centres, summed over ranks (replicated).
+std::vector<double> centre_norms(const Context& ctx, const Matrix& centres) {
   std::vector<double> c2(static_cast<std::size_t>(centres.cols()), 0.0);
   for (std::int64_t j = 0; j < centres.cols(); ++j)
     for (double v : centres.col(j)) c2[static_cast<std::size_t>(j)] += v * v;
   ctx.allreduce_sum(c2);
+  return c2;
+}
+
+// Nearest centre of every point (ties to the lower centre), from the replicated products; or, given
+// `labels`, those labels kept and each point's squared distance to the centre they name.
+Assignment assign(const Context& ctx, const Points& x, const std::vector<double>& x2, const Matrix& centres,
+                  const std::vector<std::int32_t>* labels = nullptr) {
+  const Matrix p = products(ctx, x, centres);
+  const std::vector<double> c2 = centre_norms(ctx, centres);
   Assignment a;
   a.labels.resize(static_cast<std::size_t>(x.cols()));
   a.own.resize(static_cast<std::size_t>(x.cols()));
   for (std::int64_t i = 0; i < x.cols(); ++i) {
     std::int32_t best = 0;
     double best_value = std::numeric_limits<double>::infinity();
-    for (std::int64_t j = 0; j < centres.cols(); ++j) {
-      const double v = c2[static_cast<std::size_t>(j)] - 2 * p(i, j);  // |x|^2 left out, as sklearn
-      if (v < best_value) {
-        best_value = v;
-        best = static_cast<std::int32_t>(j);
+    if (labels != nullptr) {
+      best = (*labels)[static_cast<std::size_t>(i)];
+      best_value = c2[static_cast<std::size_t>(best)] - 2 * p(i, best);
+    } else {
+      for (std::int64_t j = 0; j < centres.cols(); ++j) {
+        const double v = c2[static_cast<std::size_t>(j)] - 2 * p(i, j);  // |x|^2 left out, as sklearn
+        if (v < best_value) {
+          best_value = v;
+          best = static_cast<std::int32_t>(j);
+        }
       }
     }
     a.labels[static_cast<std::size_t>(i)] = best;
     a.own[static_cast<std::size_t>(i)] = std::max(0.0, x2[static_cast<std::size_t>(i)] + best_value);
   }
   return a;
-}
-
-// Squared distance of every point to the centre its label names (replicated).
-std::vector<double> squared_distances_to(const Context& ctx, const Points& x, const std::vector<double>& x2,
-                                         const Matrix& centres, const std::vector<std::int32_t>& labels) {
-  const Matrix p = products(ctx, x, centres);
-  std::vector<double> c2(static_cast<std::size_t>(centres.cols()), 0.0);
-  for (std::int64_t j = 0; j < centres.cols(); ++j)
-    for (double v : centres.col(j)) c2[static_cast<std::size_t>(j)] += v * v;
-  ctx.allreduce_sum(c2);
-  std::vector<double> own(static_cast<std::size_t>(x.cols()));
-  for (std::int64_t i = 0; i < x.cols(); ++i) {
-    const std::int32_t l = labels[static_cast<std::size_t>(i)];
-    own[static_cast<std::size_t>(i)] =
-        std::max(0.0, x2[static_cast<std::size_t>(i)] + (c2[static_cast<std::size_t>(l)] - 2 * p(i, l)));
-  }
-  return own;
 }
 
 // The centres as means of their sums, which are of the stored values, so the means are standardised after
@@ -355,10 +351,7 @@ KmeansResult lloyd(const Context& ctx, const Points& points, const std::vector<d
   std::vector<std::int64_t> need;
   need.reserve(static_cast<std::size_t>(s));
   for (int it = 0; it < o.max_iter; ++it) {
-    std::vector<double> c2(ks, 0.0);
-    for (std::int64_t j = 0; j < k; ++j)
-      for (double v : centres.col(j)) c2[static_cast<std::size_t>(j)] += v * v;
-    ctx.allreduce_sum(c2);
+    const std::vector<double> c2 = centre_norms(ctx, centres);
     const double c2_max = *std::max_element(c2.begin(), c2.end());
     slack2 = std::max(slack2, static_cast<double>(n_global + 8) * std::numeric_limits<double>::epsilon() * 2 *
                                   (a2_max + c2_max));
@@ -520,7 +513,7 @@ KmeansResult lloyd(const Context& ctx, const Points& points, const std::vector<d
     for (std::int64_t j = 0; j < k; ++j)
       if (count[static_cast<std::size_t>(j)] == 0) empty.push_back(j);
     if (ctx.any(!empty.empty())) {
-      const std::vector<double> own = squared_distances_to(ctx, points, x2, centres, labels);
+      const std::vector<double> own = assign(ctx, points, x2, centres, &labels).own;
       std::vector<std::int64_t> order(static_cast<std::size_t>(s));
       std::iota(order.begin(), order.end(), 0);
       std::stable_sort(order.begin(), order.end(), [&](std::int64_t u, std::int64_t v) {
@@ -570,13 +563,7 @@ KmeansResult lloyd(const Context& ctx, const Points& points, const std::vector<d
   r.converged = strict || r.iterations < o.max_iter;
   // The final assignment against the final centres (sklearn reruns it unless the labels were stable), and
   // the inertia against the final centres in either case.
-  Assignment a;
-  if (strict) {
-    a.own = squared_distances_to(ctx, points, x2, centres, labels);
-    a.labels = std::move(labels);
-  } else {
-    a = assign(ctx, points, x2, centres);
-  }
+  Assignment a = assign(ctx, points, x2, centres, strict ? &labels : nullptr);
   r.labels = std::move(a.labels);
   r.inertia = std::accumulate(a.own.begin(), a.own.end(), 0.0);
   r.sizes.assign(ks, 0);

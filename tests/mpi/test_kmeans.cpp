@@ -6,6 +6,7 @@
 #include <cmath>
 #include <limits>
 #include <string>
+#include <utility>
 
 #include "partition/block_layout.hpp"
 #include "solvers/kmeans.hpp"
@@ -111,6 +112,20 @@ std::pair<std::vector<std::int32_t>, double> serial_lloyd(std::vector<std::vecto
   return {labels, inertia};
 }
 
+// Initial centres (this rank's rows): points 0, 1, 2 and 3, and one far from everything, which is empty at
+// first. `whole`, when given, receives all the centres' coordinates.
+Matrix empty_cluster_start(const Context& ctx, double noise, std::vector<std::vector<double>>* whole = nullptr) {
+  const Range mine = BlockLayout(kDims, ctx.size()).range(ctx.rank());
+  Matrix c(mine.size(), kClusters);
+  for (std::int64_t j = 0; j < kClusters; ++j) {
+    std::vector<double> centre;
+    for (std::int64_t d = 0; d < kDims; ++d) centre.push_back(j < 4 ? planted(d, j, noise) : 100.0);
+    for (std::int64_t i = 0; i < mine.size(); ++i) c(i, j) = centre[static_cast<std::size_t>(mine.begin + i)];
+    if (whole != nullptr) whole->push_back(std::move(centre));
+  }
+  return c;
+}
+
 class KmeansTest : public ::testing::Test {
  protected:
   Context ctx{MPI_COMM_WORLD};
@@ -119,15 +134,8 @@ class KmeansTest : public ::testing::Test {
 TEST_F(KmeansTest, LloydEqualsSerialReferenceAndReseedsAnEmptyCluster) {
   const double noise = 0.8;
   const Matrix x = block(ctx, noise);
-  const Range mine = BlockLayout(kDims, ctx.size()).range(ctx.rank());
-  // Initial centres: points 0, 1, 2 and 3, and one far from everything (it will be empty at first).
   std::vector<std::vector<double>> start;
-  Matrix c(mine.size(), kClusters);
-  for (std::int64_t j = 0; j < kClusters; ++j) {
-    start.emplace_back();
-    for (std::int64_t d = 0; d < kDims; ++d) start.back().push_back(j < 4 ? planted(d, j, noise) : 100.0);
-    for (std::int64_t i = 0; i < mine.size(); ++i) c(i, j) = start.back()[static_cast<std::size_t>(mine.begin + i)];
-  }
+  const Matrix c = empty_cluster_start(ctx, noise, &start);
   KmeansOptions o;
   o.k = kClusters;
   const KmeansResult r = kmeans_from(ctx, x, c, o);
@@ -229,10 +237,7 @@ TEST_F(KmeansTest, BoundsSkipPointsWithoutChangingTheResult) {
   // An empty cluster to re-seed (the start of LloydEqualsSerialReferenceAndReseedsAnEmptyCluster).
   const double noise = 0.8;
   const Matrix x = block(ctx, noise);
-  const Range mine = BlockLayout(kDims, ctx.size()).range(ctx.rank());
-  Matrix c(mine.size(), kClusters);
-  for (std::int64_t j = 0; j < kClusters; ++j)
-    for (std::int64_t i = 0; i < mine.size(); ++i) c(i, j) = j < 4 ? planted(mine.begin + i, j, noise) : 100.0;
+  const Matrix c = empty_cluster_start(ctx, noise);
   KmeansOptions o;
   o.k = kClusters;
   KmeansOptions plain = o;
