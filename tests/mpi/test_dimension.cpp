@@ -158,6 +158,53 @@ TEST_F(DimensionTest, Float32ProductsOrderDistancesSinglePrecisionCannotTellApar
   EXPECT_EQ(g64.rechecked_pairs, 0);
 }
 
+// The float32 mode's distances are its double re-ranking's, bitwise: a plain scalar reference with the
+// documented summation order (8 running sums over the whole multiples of 8, added pairwise, then the tail)
+// gives the same bits. The re-ranking is compiled for AVX2 and AVX-512 too; this fails if a version fused a
+// multiply-add or reordered the sums (checked: it fails with -ffp-contract=off dropped from knn.cpp).
+TEST_F(DimensionTest, Float32DistancesAreTheDocumentedDoubleSumsBitwise) {
+  if (ctx.size() != 1) GTEST_SKIP() << "the reference sums all neurons on one rank; ranks add their partial sums";
+  const std::int64_t dims = 37, n = 50, k = 5;  // 37 neurons: four blocks of 8 and a tail of 5
+  const Matrix block = local_points(ctx, dims, n, messy);
+  const auto dot8 = [&](const std::vector<double>& u, const std::vector<double>& v) {
+    double s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    std::int64_t r = 0;
+    for (; r + 8 <= dims; r += 8)
+      for (int l = 0; l < 8; ++l) s[l] += u[static_cast<std::size_t>(r + l)] * v[static_cast<std::size_t>(r + l)];
+    const double t[4] = {s[0] + s[4], s[1] + s[5], s[2] + s[6], s[3] + s[7]};
+    double d = (t[0] + t[1]) + (t[2] + t[3]);
+    for (; r < dims; ++r) d += u[static_cast<std::size_t>(r)] * v[static_cast<std::size_t>(r)];
+    return d;
+  };
+  for (KnnMetric metric : {KnnMetric::euclidean, KnnMetric::cosine}) {
+    SCOPED_TRACE(knn_metric_name(metric));
+    std::vector<std::vector<double>> x(static_cast<std::size_t>(n), std::vector<double>(static_cast<std::size_t>(dims)));
+    for (std::int64_t c = 0; c < dims; ++c) {
+      double mean = 0;  // euclidean: centred over points, the mean summed in point order
+      for (std::int64_t p = 0; p < n; ++p) mean += block(c, p);
+      mean /= static_cast<double>(n);
+      for (std::int64_t p = 0; p < n; ++p)
+        x[static_cast<std::size_t>(p)][static_cast<std::size_t>(c)] = metric == KnnMetric::euclidean ? block(c, p) - mean : block(c, p);
+    }
+    std::vector<double> norm2(static_cast<std::size_t>(n));
+    for (std::int64_t p = 0; p < n; ++p) norm2[static_cast<std::size_t>(p)] = dot8(x[static_cast<std::size_t>(p)], x[static_cast<std::size_t>(p)]);
+    if (metric == KnnMetric::cosine)
+      for (std::int64_t p = 0; p < n; ++p)
+        for (double& v : x[static_cast<std::size_t>(p)]) v *= 1.0 / std::sqrt(norm2[static_cast<std::size_t>(p)]);
+    const KnnGraph g = knn_graph(ctx, block, k, metric, /*tile=*/7, {}, KnnProducts::float32);
+    for (std::int64_t i = 0; i < n; ++i)
+      for (std::int64_t c = 0; c < k; ++c) {
+        const std::int64_t j = g.neighbour(i, c);
+        const double dot = dot8(x[static_cast<std::size_t>(i)], x[static_cast<std::size_t>(j)]);
+        const double expected =
+            metric == KnnMetric::euclidean
+                ? std::sqrt(std::max(0.0, norm2[static_cast<std::size_t>(i)] + norm2[static_cast<std::size_t>(j)] - 2.0 * dot))
+                : std::clamp(1.0 - dot, 0.0, 2.0);
+        EXPECT_EQ(g.dist(i, c), expected) << "point " << i << " neighbour " << j;
+      }
+  }
+}
+
 // Values whose single-precision products would underflow (1e-30) or overflow (1e30) without the
 // power-of-two scaling: the float32 graph is still the float64 one.
 TEST_F(DimensionTest, Float32ProductsScaleTinyAndHugeValues) {
