@@ -33,7 +33,9 @@
 //     from those. The result is the float64 graph: the same neighbours and the double distances, with
 //     the same tie rule. Only the double products of the candidates are computed differently (a plain dot
 //     over the neurons instead of dgemm's blocks), so a distance can differ from the float64 mode's in the
-//     last bit.
+//     last bit. That dot has one summation order on every x86-64 machine (its AVX2 and AVX-512 versions
+//     round as the baseline's), so at a given rank count the float32 graph's distances are the same bits
+//     on every machine.
 //     The bound, for points x, y (in the metric's space) and u = 2^-24: rounding the points to single
 //     precision moves x.y by at most (2u + u^2) |x||y|; a single-precision sum of m <= 512 products is off
 //     by at most gamma_m = m u / (1 - m u) times the sum of their magnitudes (Higham, Accuracy and Stability
