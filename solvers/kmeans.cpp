@@ -438,7 +438,8 @@ KmeansResult lloyd(const Context& ctx, const Points& points, const std::vector<d
       // give every rank bit for bit, as the replicated labels already assume), so the lists agree. Each
       // chunk of the list is a collective, though, so the first rank's list is the one used: should an MPI
       // library round a sum differently on some rank, the ranks still make the same collective calls.
-      // The other decisions that gate collectives (re-seeding, stopping) are agreed for the same reason.
+      // The other decisions that gate collectives (re-seeding, stopping) are agreed for the same reason,
+      // and the final labels are checked to be the same on every rank.
       double count_root = static_cast<double>(need.size());
       ctx.broadcast(std::span<double>(&count_root, 1));
       std::vector<double> ids(static_cast<std::size_t>(count_root));
@@ -565,6 +566,12 @@ KmeansResult lloyd(const Context& ctx, const Points& points, const std::vector<d
   // the inertia against the final centres in either case.
   Assignment a = assign(ctx, points, x2, centres, strict ? &labels : nullptr);
   r.labels = std::move(a.labels);
+  // Every rank computed the labels from allreduced products; if an MPI library ever rounded a sum
+  // differently on some rank, say so rather than write one rank's labels as everyone's.
+  ctx.agree(!ctx.same_on_all_ranks(std::as_bytes(std::span<const std::int32_t>(r.labels))),
+            "k-means: the ranks' labels differ (the MPI library's sums were not bitwise equal on every rank); results "
+            "would depend on which rank writes them",
+            ExitCode::internal);
   r.inertia = std::accumulate(a.own.begin(), a.own.end(), 0.0);
   r.sizes.assign(ks, 0);
   for (std::int32_t l : r.labels) ++r.sizes[static_cast<std::size_t>(l)];

@@ -92,6 +92,16 @@ bool Context::any(bool flag) const {
   return v != 0;
 }
 
+bool Context::same_on_all_ranks(std::span<const std::byte> bytes) const {
+  std::uint64_t h = 0xcbf29ce484222325ULL;
+  for (std::byte b : bytes) h = (h ^ static_cast<std::uint64_t>(b)) * 0x100000001b3ULL;
+  ScopedPhase phase(Phase::comm);
+  // max(h) and max(~h) = ~min(h) in one reduction: equal everywhere iff the largest and smallest agree.
+  std::uint64_t v[2] = {h, ~h};
+  mpi_check(MPI_Allreduce(MPI_IN_PLACE, v, 2, MPI_UINT64_T, MPI_MAX, comm_), "MPI_Allreduce(max)");
+  return v[0] == ~v[1];
+}
+
 void Context::broadcast(std::span<double> values, int from) const {
   ScopedPhase phase(Phase::comm);
   for (std::size_t off = 0; off < values.size(); off += kMaxCount) {

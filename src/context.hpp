@@ -7,6 +7,7 @@
 // `agree`, so no rank is left waiting in a collective.
 #include <mpi.h>
 
+#include <cstddef>
 #include <cstdint>
 #include <span>
 #include <string>
@@ -44,6 +45,10 @@ class Context {
   std::int64_t exclusive_prefix(std::int64_t v) const;
   // Collective: true when `flag` is true on any rank.
   bool any(bool flag) const;
+  // Collective: true when `bytes` hold the same content on every rank (compared by a 64-bit FNV-1a hash, one
+  // small allreduce). For state every rank computes from allreduced values and assumes replicated: the MPI
+  // standard does not promise that a reduction's result is bitwise the same on every rank.
+  bool same_on_all_ranks(std::span<const std::byte> bytes) const;
   // Collective: rank 0's value on every rank.
   void broadcast(std::span<double> values, int from = 0) const;
   std::string broadcast(const std::string& s, int from = 0) const;

@@ -60,5 +60,19 @@ TEST(Partition, AgreementRaisesTheSameErrorOnEveryRank) {
   EXPECT_NO_THROW(ctx.agree(false, "", ExitCode::bad_input));
 }
 
+TEST(Partition, ReplicatedStateIsComparedAcrossRanks) {
+  const Context ctx(MPI_COMM_WORLD);
+  std::vector<std::int32_t> labels(1000);
+  for (std::size_t i = 0; i < labels.size(); ++i) labels[i] = static_cast<std::int32_t>(i % 7);
+  EXPECT_TRUE(ctx.same_on_all_ranks(std::as_bytes(std::span<const std::int32_t>(labels))));
+  EXPECT_TRUE(ctx.same_on_all_ranks({}));
+  // One label differs on the last rank only (at 1 rank there is nothing to differ from).
+  if (ctx.rank() == ctx.size() - 1) labels[517] = 3;
+  EXPECT_EQ(ctx.same_on_all_ranks(std::as_bytes(std::span<const std::int32_t>(labels))), ctx.size() == 1);
+  // A different length is different content too.
+  std::vector<std::int32_t> shorter(static_cast<std::size_t>(10 + (ctx.rank() == 0 ? 1 : 0)), 0);
+  EXPECT_EQ(ctx.same_on_all_ranks(std::as_bytes(std::span<const std::int32_t>(shorter))), ctx.size() == 1);
+}
+
 }  // namespace
 }  // namespace popcode
