@@ -3,13 +3,17 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <limits>
+#include <string_view>
 #include <tuple>
 
 #include "solvers/dense.hpp"
 #include "solvers/distributed_svd.hpp"
 #include "src/errors.hpp"
+#include "src/log.hpp"
+#include "src/progress.hpp"
 
 namespace popcode {
 
@@ -23,6 +27,22 @@ struct TestSums {
   double res_cross = 0;  // sum (r1 - p)(r2 - p)
   double sq_err = 0;     // sum over neurons of mean_s (p - y)^2
   double sq_y = 0;       // sum over neurons of mean_s y^2
+};
+
+// One log line per finished phase of the fit, with rank 0's wall time for it: the fit is a handful of large
+// BLAS calls and decompositions with no natural progress count, so a long run (minutes at 10^5-10^6 neurons)
+// shows where it is, and the benchmark's phase split comes from the log.
+class PhaseLog {
+ public:
+  PhaseLog() : last_(std::chrono::steady_clock::now()) {}
+  void done(std::string_view what) {
+    const auto now = std::chrono::steady_clock::now();
+    log::info("rf: {} ({})", what, format_duration(std::chrono::duration<double>(now - last_).count()));
+    last_ = now;
+  }
+
+ private:
+  std::chrono::steady_clock::time_point last_;
 };
 
 }  // namespace
@@ -131,6 +151,7 @@ RfFit fit_receptive_fields(const Context& ctx, const Matrix& repeats, const Matr
                      true);
   const std::int64_t ntr = fit.train, nte = fit.test;
   const double dof = static_cast<double>(ntr - 1);
+  PhaseLog phase;
 
   // Y: repeat mean minus each neuron's mean over all images (b0).
   Matrix y(n, s);
@@ -152,6 +173,7 @@ RfFit fit_receptive_fields(const Context& ctx, const Matrix& repeats, const Matr
   const std::int64_t k = std::min({options.response_pcs, neurons, s});
   fit.response_pcs = k;
   Matrix gram_y = allreduced_gram(ctx, y);
+  phase.done(fmt::format("response Gram, {} x {} over {} neurons", s, s, neurons));
   std::vector<double> xbar(static_cast<std::size_t>(p), 0.0);
   for (std::int64_t j = 0; j < ntr; ++j)
     for (std::int64_t q = 0; q < p; ++q) xbar[static_cast<std::size_t>(q)] += images(q, j);
@@ -176,6 +198,7 @@ RfFit fit_receptive_fields(const Context& ctx, const Matrix& repeats, const Matr
   ctx.broadcast(wpix.values(), image_rank);
   ctx.broadcast(ut.values(), image_rank);
   const TruncatedSvd pcs = triplets_from_gram(y, std::move(lambda), std::move(pc_w));
+  phase.done(fmt::format("{} response PCs and the SVD of the {} x {} train images", k, p, ntr));
   double total_var = 0;
   for (const double v : sigma) total_var += v * v / dof;
   if (!(total_var > 0)) throw InputError("rf: the train images are all the same: no receptive field can be fitted", true);
@@ -279,6 +302,7 @@ RfFit fit_receptive_fields(const Context& ctx, const Matrix& repeats, const Matr
     return std::pair<double, double>{1.0 - sums[1] / sums[0], 1.0 - sums[2] / sums[3]};
   };
   fit.rrr_variance_explained = score(pred, fit.rrr_neuron_ve).second;
+  phase.done(fmt::format("reduced-rank regression at rank {}, its maps, rank sweep and test scores", rank));
   // Each large temporary (n x nte, n x ntr, r x n: 112 MB each on the bench input) is released as soon as it is
   // used up, so that the next one takes its place in the heap: fewer first-touch page faults (costly on
   // virtual machines) and a lower peak.
@@ -315,6 +339,7 @@ RfFit fit_receptive_fields(const Context& ctx, const Matrix& repeats, const Matr
   std::tie(fit.ridge_normalized_ve, fit.ridge_variance_explained) = score(ridge_pred, fit.ridge_neuron_ve);
   ridge_pred = Matrix();
   xte_c = Matrix();
+  phase.done("pixel ridge maps and test scores");
 
   // STA over all images: X_centred (y_i - min y_i) / sum (y_i - min y_i).
   Matrix xall = images;
@@ -333,6 +358,7 @@ RfFit fit_receptive_fields(const Context& ctx, const Matrix& repeats, const Matr
     const double scale = sum > 0 ? 1.0 / sum : 0.0;
     for (double& v : fit.sta_rf.col(i)) v *= scale;
   }
+  phase.done(fmt::format("response-weighted averages over {} images", s));
 
   const Matrix& centre_of = options.centre_map == "rrr" ? fit.rrr_rf : options.centre_map == "sta" ? fit.sta_rf : fit.ridge_rf;
   fit.centre_x.resize(static_cast<std::size_t>(n));
@@ -340,6 +366,7 @@ RfFit fit_receptive_fields(const Context& ctx, const Matrix& repeats, const Matr
   for (std::int64_t i = 0; i < n; ++i)
     std::tie(fit.centre_x[static_cast<std::size_t>(i)], fit.centre_y[static_cast<std::size_t>(i)]) =
         rf_centre(centre_of.col(i), height, width, options.centre_smooth);
+  phase.done(fmt::format("RF centres from the {} maps", options.centre_map));
   return fit;
 }
 
