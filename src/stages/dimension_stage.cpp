@@ -149,6 +149,7 @@ StageSpec make_dimension_stage(bool spontaneous) {
     struct PerK {
       std::int64_t k;
       GeodesicHistogram hist;
+      bool histogram = false;  // the histogram was made (a fit can still be refused)
       GcFit fit;
       std::string status = "ok";
       double r_nn_max = 0;
@@ -157,7 +158,7 @@ StageSpec make_dimension_stage(bool spontaneous) {
     };
     std::vector<PerK> results;
     for (std::int64_t k : ks) {
-      PerK r{k, {}, {}, "ok", 0, {}, std::numeric_limits<double>::quiet_NaN()};
+      PerK r{k, {}, false, {}, "ok", 0, {}, std::numeric_limits<double>::quiet_NaN()};
       const UndirectedGraph graph = undirected_knn_graph(knn, k);
       r.r_nn_max = graph.max_edge;
       try {
@@ -167,6 +168,7 @@ StageSpec make_dimension_stage(bool spontaneous) {
         sampling.groups = static_cast<int>(o.integer("source_groups"));
         r.hist = geodesic_histogram(run.ctx, graph, static_cast<int>(o.integer("bins")),
                                     o.integer("store_mb") * (std::int64_t{1} << 20), sampling);
+        r.histogram = true;
         r.fit = granata_carnevale_fit(r.hist.counts, r.hist.edges, r.hist.mean, r.hist.std, graph.max_edge,
                                       static_cast<int>(o.integer("dmin_max")));
         if (r.hist.sampled) {
@@ -235,11 +237,8 @@ StageSpec make_dimension_stage(bool spontaneous) {
       d_min.push_back(r.status == "ok" ? static_cast<double>(r.fit.d_min) : nan);
       const std::string g = fmt::format("k{}/", r.k);
       w.scalar(g + "r_nn_max", r.r_nn_max, "largest distance among the graph's kNN edges");
-      if (r.status != "ok") {
-        w.attribute("k" + std::to_string(r.k) + "_status", r.status);
-        continue;
-      }
-      w.attribute("k" + std::to_string(r.k) + "_status", std::string("ok"));
+      w.attribute("k" + std::to_string(r.k) + "_status", r.status);
+      if (!r.histogram) continue;
       const auto& h = r.hist;
       w.replicated(g + "histogram/counts", h.counts, "pairs of connected points per geodesic-distance bin (np.histogram)");
       w.replicated(g + "histogram/edges", h.edges, "bin edges (np.histogram)");
@@ -249,6 +248,17 @@ StageSpec make_dimension_stage(bool spontaneous) {
       w.scalar(g + "histogram/zero_pairs", h.zero_pairs, "pairs at distance 0 (left out, as the anchor)");
       w.scalar(g + "points_kept", h.points_kept, "points connected to more than half of all points");
       w.replicated(g + "kept", h.kept, "1 for each point kept by the connectivity filter");
+      w.attribute("k" + std::to_string(r.k) + "_histogram_passes", std::int64_t{h.stored ? 1 : 2});
+      w.scalar(g + "sources", h.sources, "Dijkstra sources (every kept point: the exact histogram)");
+      if (h.sampled) {
+        w.scalar(g + "histogram/scale", h.scale,
+                 "sampled sources: counts are ordered pairs (source, other kept point); scale x counts estimates the counts "
+                 "of all unordered pairs");
+        w.replicated(g + "histogram/count_se", h.count_se, "standard error of scale x counts in each bin");
+        w.replicated(g + "histogram/group_counts", h.group_counts, "counts of each source group [group, bin]",
+                     {static_cast<std::int64_t>(h.group_mean.size()), static_cast<std::int64_t>(h.counts.size())});
+      }
+      if (r.status != "ok") continue;  // the histogram, for a look at why the fit was refused
       const GcFit& f = r.fit;
       w.scalar(g + "d_fit", f.d_fit, "Granata-Carnevale dimension: hypersphere fit of the left flank");
       w.scalar(g + "d_min", f.d_min, "integer D whose hypersphere curve has the smallest RMSD");
@@ -262,15 +272,7 @@ StageSpec make_dimension_stage(bool spontaneous) {
       w.replicated(g + "fit/gaussian", f.gaussian, "the Gaussian model's log p (validation curve)");
       w.replicated(g + "fit/hypersphere_dfit", f.hypersphere_fit, "the D_fit hypersphere's log p (validation curve)");
       w.replicated(g + "fit/hypersphere_dmin", f.hypersphere_dmin, "the D_min hypersphere's log p (validation curve)");
-      w.attribute("k" + std::to_string(r.k) + "_histogram_passes", std::int64_t{h.stored ? 1 : 2});
-      w.scalar(g + "sources", h.sources, "Dijkstra sources (every kept point: the exact histogram)");
       if (h.sampled) {
-        w.scalar(g + "histogram/scale", h.scale,
-                 "sampled sources: counts are ordered pairs (source, other kept point); scale x counts estimates the counts "
-                 "of all unordered pairs");
-        w.replicated(g + "histogram/count_se", h.count_se, "standard error of scale x counts in each bin");
-        w.replicated(g + "histogram/group_counts", h.group_counts, "counts of each source group [group, bin]",
-                     {static_cast<std::int64_t>(h.group_mean.size()), static_cast<std::int64_t>(h.counts.size())});
         w.replicated(g + "group_d_fit", r.group_d_fit, "D_fit of each source group's histogram (NaN: its fit failed)");
         w.scalar(g + "d_fit_se", r.d_fit_se, "standard error of d_fit: s.d. of the group fits / sqrt(groups)");
       }

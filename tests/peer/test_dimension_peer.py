@@ -15,7 +15,8 @@ each metric:
 The same checks run on the `dimension-spont` stage, on a recording written here whose spontaneous activity lies
 on a planted 2-sphere embedded in 270 of 300 neurons (30 flagged GAD+ and dropped), the points being its time
 points z-scored per neuron as written out in NumPy; there TwoNN and Levina-Bickel must also find d = 2 within
-10%, and a recording without /spontaneous must exit 3.
+10%, and a recording without /spontaneous must exit 3. Last, a 2-d Gaussian cloud whose fit the stage refuses: a NaN
+D_fit with the reason in k<k>_status, and the histogram still written, equal to scipy's.
 Usage: test_dimension_peer.py POPCODE MPIEXEC. Exit 77 (skip) without numpy, scipy, sklearn or h5py.
 """
 import os
@@ -86,6 +87,30 @@ def close(a, b, tol):
 PR_TOL_FLOAT32 = 1e-6
 
 
+def scipy_histogram(idx, dist, k):
+    """The anchor's geodesic histogram on popcode's kNN lists (first k neighbours): the symmetric graph, scipy
+    shortest paths, ID_fit.py's connectivity filter and upper triangle, np.histogram with 50 bins."""
+    n = idx.shape[0]
+    w = {}
+    for i in range(n):
+        for c in range(k):
+            j = int(idx[i, c])
+            key = (min(i, j), max(i, j))
+            w[key] = min(w.get(key, np.inf), dist[i, c])
+    rows = np.array([a for a, _ in w] + [b for _, b in w])
+    cols = np.array([b for _, b in w] + [a for a, _ in w])
+    vals = np.array(list(w.values()) * 2)
+    G = scipy.sparse.csr_matrix((vals, (rows, cols)), shape=(n, n))
+    C = scipy.sparse.csgraph.shortest_path(G, method="D", directed=False)
+    C[~np.isfinite(C)] = 0
+    for i in range(n):  # ID_fit.py's connectivity filter
+        if np.count_nonzero(C[i]) <= n / 2.0:
+            C[i] = 0
+    dist_list = C[np.nonzero(np.triu(C, 1))]
+    counts, edges = np.histogram(dist_list, 50)
+    return dist_list, counts, edges
+
+
 def check_against_peers(path, metric, group="dimension", X=None, pr_tol=PR_TOL_FLOAT32):
     with h5py.File(path, "r") as r:
         d = r[group]
@@ -122,23 +147,7 @@ def check_against_peers(path, metric, group="dimension", X=None, pr_tol=PR_TOL_F
     # Geodesic histograms against scipy shortest paths on the same graph.
     for k in ks:
         pk = per_k[k]
-        rows, cols, w = [], [], {}
-        for i in range(n):
-            for c in range(k):
-                j = int(idx[i, c])
-                key = (min(i, j), max(i, j))
-                w[key] = min(w.get(key, np.inf), dist[i, c])
-        rows = np.array([a for a, _ in w] + [b for _, b in w])
-        cols = np.array([b for _, b in w] + [a for a, _ in w])
-        vals = np.array(list(w.values()) * 2)
-        G = scipy.sparse.csr_matrix((vals, (rows, cols)), shape=(n, n))
-        C = scipy.sparse.csgraph.shortest_path(G, method="D", directed=False)
-        C[~np.isfinite(C)] = 0
-        for i in range(n):  # ID_fit.py's connectivity filter
-            if np.count_nonzero(C[i]) <= n / 2.0:
-                C[i] = 0
-        dist_list = C[np.nonzero(np.triu(C, 1))]
-        counts, edges = np.histogram(dist_list, 50)
+        dist_list, counts, edges = scipy_histogram(idx, dist, k)
         check(np.array_equal(counts, pk["histogram/counts"]),
               f"{metric} k={k}: histogram counts differ from scipy's: {np.abs(counts - pk['histogram/counts']).sum()} pairs")
         check(np.array_equal(edges, pk["histogram/edges"]), f"{metric} k={k}: histogram edges differ")
@@ -259,7 +268,63 @@ def check_spontaneous(tmp):
           f"spont: a recording without /spontaneous gave exit {r.returncode}: {r.stderr[-300:]!r}")
 
 
+def check_refused_fit(tmp):
+    """A 2-d Gaussian cloud: its outliers put the largest kNN distance beyond the distance histogram's peak,
+    where ID_fit.py would fit an empty or one-bin window. The stage must finish (exit 0), give that k a NaN
+    D_fit and a k<k>_status naming the reason, and still write the histogram, equal to the anchor's."""
+    rec = os.path.join(tmp, "gauss2_rec.h5")
+    n = 800
+    rng = np.random.default_rng(11)
+    q, _ = np.linalg.qr(rng.standard_normal((40, 2)))
+    points = (rng.standard_normal((n, 2)) @ q.T).astype(np.float32)  # isometric: distances are the plane's
+    with h5py.File(rec, "w") as f:
+        f.attrs.update(format="popcode-recording", format_version=1, n_images=n, source="planted 2-d Gaussian", units="a.u.")
+        f["responses"] = np.vstack([points, points])
+        f["stimulus_id"] = np.tile(np.arange(n, dtype=np.int32), 2)
+    job = os.path.join(tmp, "gauss2.toml")
+    with open(job, "w") as f:
+        f.write(f"""[job]
+name = "gauss2"
+stages = ["preprocess", "dimension"]
+recording = "{rec}"
+results = "{tmp}/gauss2.h5"
+[preprocess]
+zscore_spont = false
+spont_pcs = 0
+[dimension]
+metric = "euclidean"
+k = "4,9,13"
+""")
+    run_job(POPCODE, MPIEXEC, 2, job, "gauss2")
+    refused = 0
+    with h5py.File(os.path.join(tmp, "gauss2.h5"), "r") as r:
+        d = r["dimension"]
+        idx, dist = d["knn/index"][()], d["knn/distance"][()]
+        p64 = points.astype(float)
+        nearest = np.sort(np.linalg.norm(p64[:, None] - p64[None], axis=2), axis=1)[:, 1]
+        check(np.allclose(dist[:, 0], nearest, rtol=1e-9, atol=0),
+              f"gauss2: preprocessing changed the distances (by up to {np.abs(dist[:, 0] / nearest - 1).max():.1e} relative)")
+        for i, k in enumerate(d["k"][()]):
+            status = d.attrs[f"k{k}_status"]
+            status = status.decode() if isinstance(status, bytes) else str(status)
+            g = d[f"k{k}"]
+            if "histogram" not in g:
+                check(False, f"gauss2 k={k}: no histogram written (status {status!r})")
+                continue
+            _, counts, edges = scipy_histogram(idx, dist, k)
+            check(np.array_equal(g["histogram/counts"][()], counts) and np.array_equal(g["histogram/edges"][()], edges),
+                  f"gauss2 k={k}: histogram differs from scipy's (status {status!r})")
+            if status == "ok":
+                continue
+            refused += 1
+            check(np.isnan(d["d_fit"][i]) and "d_fit" not in g and "Granata-Carnevale fit" in status,
+                  f"gauss2 k={k}: a refused fit must have a NaN d_fit, no k{k}/d_fit and a reason; status {status!r}")
+            print(f"gauss2 k={k}: refused ({status}); histogram written, equal to scipy's")
+    check(refused >= 1, "gauss2: no k was refused, so the case is not the one intended")
+
+
 with tempfile.TemporaryDirectory() as tmp:
+    check_refused_fit(tmp)
     for metric in ("cosine", "euclidean", "correlation"):
         paths = {ranks: run_dimension(tmp, f"{metric}_{ranks}", ranks, metric) for ranks in (1, 2, 3)}
         check_against_peers(paths[1], metric)
