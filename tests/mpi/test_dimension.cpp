@@ -1,6 +1,6 @@
 // kNN graph, geodesic histogram and intrinsic-dimension estimators: brute-force references (all pairwise
 // distances, Floyd-Warshall) at 1, 2 and 3 ranks, and planted dimensions (uniform samples on d-spheres and
-// on curved d-dimensional manifolds embedded in more coordinates).
+// flat Gaussian clouds of dimension d embedded in more coordinates).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -591,6 +591,23 @@ TEST_F(DimensionTest, GranataCarnevaleOnTheKnnGraphRecoversTheTwoSphere) {
   EXPECT_NEAR(d2, 2.0, 0.2);
   EXPECT_GT(d5, 5.0);  // the known upward bias, not a pass at 10%
   EXPECT_LT(d5, 7.0);
+}
+
+TEST_F(DimensionTest, GranataCarnevaleOnTheKnnGraphRecoversFlatGaussianClouds) {
+  // Planted flat manifolds: standard normal clouds in d of 30 coordinates (the rest zero), the whole
+  // procedure at the seed article's k = 9. bench/dimension/planted.py measured the anchor's procedure on such
+  // clouds over five seeds: 5.02-5.35 for d = 5 at 1,500 points, 9.49-9.86 for d = 10 at 3,000 (9.19-9.48 at
+  // 2,000), so 10% holds with room at these sizes. A 2-d Gaussian is not planted: its outliers make the
+  // largest kNN distance exceed the histogram's peak, and the stage refuses that fit (the anchor returns an
+  // arbitrary number there).
+  for (const auto& [d, n] : {std::pair<int, std::int64_t>{5, 1500}, std::pair<int, std::int64_t>{10, 3000}}) {
+    const Matrix cloud = local_points(ctx, 30, n, [d = d](std::int64_t c, std::int64_t p) {
+      return c < d ? gaussian(70 + static_cast<std::uint64_t>(d), c, p) : 0.0;
+    });
+    const double dim = gc_dimension(ctx, cloud, 9);
+    if (ctx.root()) std::printf("  kNN graph (k = 9, %ld points): %d-d Gaussian cloud D_fit %.3f\n", static_cast<long>(n), d, dim);
+    EXPECT_NEAR(dim, d, 0.1 * d);
+  }
 }
 
 TEST_F(DimensionTest, TwoNnAndLevinaBickelRecoverTheDimensionOfSpheres) {
