@@ -51,8 +51,10 @@
 // Memory per rank, beside the caller's block (n_local x S, 8 bytes a value, not modified): under float32 its
 // transformed single-precision copy (4 bytes a value), under float64 its transformed double copy (8 bytes a
 // value); two tile x tile buffers, the lists 16 S k bytes, and under float32 the candidates (24 bytes each,
-// about S k of them). The float32 pass reads the caller's block for the double re-ranking, applying the
-// transformation on the fly, with the same roundings as the float64 mode's copy.
+// about S k of them). The float32 pass re-ranks from the caller's block, chunk of neurons by chunk: the
+// transformed values of one chunk for all points (rerank_chunk_bytes, 4 MiB, or 64 S bytes if more; the same
+// roundings as the float64 mode's copy) and 8 running double sums per candidate pair (64 bytes each, for at
+// most rerank_batch_pairs, 2^20, pairs at once: 64 MiB; larger sets go in batches, each reading the block again).
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -88,11 +90,19 @@ struct KnnGraph {
 using GramBlockVisitor = std::function<void(std::int64_t row_first, std::int64_t rows, std::int64_t col_first,
                                             std::int64_t cols, const double* gram)>;
 
+// Buffer sizes of the float32 mode's double re-ranking (see "Memory per rank" above). The defaults suit any
+// size; tests shrink them to cross chunk and batch boundaries on small inputs.
+struct KnnTuning {
+  std::int64_t rerank_chunk_bytes = std::int64_t{4} << 20;  // one chunk of neurons for all points
+  std::int64_t rerank_batch_pairs = std::int64_t{1} << 20;  // pairs whose running sums are held at once
+};
+
 // Collective. `points` is this rank's neuron block (n_local x S), read only: the metric's centring and
 // normalisation are applied as values are read (float32) or to a copy (float64). Every rank passes the same S,
 // k, metric and products. Throws InputError (collectively) for k >= S, for non-finite values, or for zero-norm
 // points under cosine/correlation.
 KnnGraph knn_graph(const Context& ctx, const Matrix& points, std::int64_t k, KnnMetric metric, std::int64_t tile = 512,
-                   const GramBlockVisitor& visit = {}, KnnProducts products = KnnProducts::float32);
+                   const GramBlockVisitor& visit = {}, KnnProducts products = KnnProducts::float32,
+                   const KnnTuning& tuning = {});
 
 }  // namespace popcode

@@ -2,6 +2,7 @@
 // distances, Floyd-Warshall) at 1, 2 and 3 ranks, and planted dimensions (uniform samples on d-spheres and
 // flat Gaussian clouds of dimension d embedded in more coordinates).
 #include <gtest/gtest.h>
+#include <fmt/format.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -191,17 +192,22 @@ TEST_F(DimensionTest, Float32DistancesAreTheDocumentedDoubleSumsBitwise) {
     if (metric == KnnMetric::cosine)
       for (std::int64_t p = 0; p < n; ++p)
         for (double& v : x[static_cast<std::size_t>(p)]) v *= 1.0 / std::sqrt(norm2[static_cast<std::size_t>(p)]);
-    const KnnGraph g = knn_graph(ctx, block, k, metric, /*tile=*/7, {}, KnnProducts::float32);
-    for (std::int64_t i = 0; i < n; ++i)
-      for (std::int64_t c = 0; c < k; ++c) {
-        const std::int64_t j = g.neighbour(i, c);
-        const double dot = dot8(x[static_cast<std::size_t>(i)], x[static_cast<std::size_t>(j)]);
-        const double expected =
-            metric == KnnMetric::euclidean
-                ? std::sqrt(std::max(0.0, norm2[static_cast<std::size_t>(i)] + norm2[static_cast<std::size_t>(j)] - 2.0 * dot))
-                : std::clamp(1.0 - dot, 0.0, 2.0);
-        EXPECT_EQ(g.dist(i, c), expected) << "point " << i << " neighbour " << j;
-      }
+    // The default buffers (one chunk of neurons, one batch of pairs) and small ones: chunks of 8 neurons and
+    // batches of 7 pairs, so that running sums cross chunks and batches.
+    for (const KnnTuning& tuning : {KnnTuning{}, KnnTuning{8 * n * 8, 7}}) {
+      SCOPED_TRACE(fmt::format("chunk {} bytes, batch {} pairs", tuning.rerank_chunk_bytes, tuning.rerank_batch_pairs));
+      const KnnGraph g = knn_graph(ctx, block, k, metric, /*tile=*/7, {}, KnnProducts::float32, tuning);
+      for (std::int64_t i = 0; i < n; ++i)
+        for (std::int64_t c = 0; c < k; ++c) {
+          const std::int64_t j = g.neighbour(i, c);
+          const double dot = dot8(x[static_cast<std::size_t>(i)], x[static_cast<std::size_t>(j)]);
+          const double expected =
+              metric == KnnMetric::euclidean
+                  ? std::sqrt(std::max(0.0, norm2[static_cast<std::size_t>(i)] + norm2[static_cast<std::size_t>(j)] - 2.0 * dot))
+                  : std::clamp(1.0 - dot, 0.0, 2.0);
+          EXPECT_EQ(g.dist(i, c), expected) << "point " << i << " neighbour " << j;
+        }
+    }
   }
 }
 
