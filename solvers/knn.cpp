@@ -189,8 +189,8 @@ __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) do
 
 // The re-ranking's products in chunks of neurons. Reading the whole column of each pair's second point
 // (8 n_local bytes, from memory: the columns of all points far exceed the caches) made the re-ranking
-// memory-bound: 0.47-0.48 s for the 102,000 pairs of 5,600 points x 10,000 neurons, against 0.29-0.34 s
-// chunked (bench/README.md). Instead the transformed values
+// memory-bound: 0.47-0.48 s for the 102,000 pairs of 5,600 points x 10,000 neurons, against 0.33-0.34 s
+// chunked (bench/README.md, session 17). Instead the transformed values
 // of one chunk of neurons, for all points, are formed once into a buffer that stays in cache, and every pair
 // adds that chunk's products to its 8 running sums, which are kept between chunks. The running sums are
 // transformed_dot's (lane l sums the neurons r = l mod 8 of the whole multiples of 8, in neuron order), and so
