@@ -467,6 +467,42 @@ double gc_dimension(const Context& ctx, const Matrix& block, std::int64_t k) {
   return granata_carnevale_fit(h.counts, h.edges, h.mean, h.std, g.max_edge).d_fit;
 }
 
+// The eight-sources-at-a-time search and the one-source search give the same histogram bit for bit: exact
+// and sampled sources, one pass and two. At 1, 2 and 3 ranks the batches end part-full (64 kept sources over
+// the ranks; 20 sampled ones). Checked: it fails (as do the Floyd-Warshall tests above) when a point is queued
+// again only for improvements in lane 0, or never again once processed.
+TEST_F(DimensionTest, BatchedGeodesicSearchEqualsOneSourceAtATime) {
+  if (!geodesic_batch_supported()) GTEST_SKIP() << "no AVX-512F on this CPU: the histogram searches one source at a time";
+  const std::int64_t n = 70;
+  const Matrix block = local_points(ctx, 9, n, [](std::int64_t c, std::int64_t p) {
+    return p >= 64 ? 100.0 + gaussian(8, c, p) : messy(c, p);
+  });
+  const UndirectedGraph g = undirected_knn_graph(knn_graph(ctx, block, 4, KnnMetric::euclidean, 16), 4);
+  for (const std::int64_t sources : {std::int64_t{0}, std::int64_t{20}}) {
+    GeodesicSampling sampling;
+    sampling.sources = sources;
+    sampling.seed = 5;
+    sampling.groups = 3;
+    for (const std::int64_t store : {std::int64_t{1} << 30, std::int64_t{0}}) {
+      SCOPED_TRACE(fmt::format("sources {}, store {}", sources, store));
+      const GeodesicHistogram a = geodesic_histogram(ctx, g, 15, store, sampling, GeodesicSearch::batched_where_supported);
+      const GeodesicHistogram b = geodesic_histogram(ctx, g, 15, store, sampling, GeodesicSearch::one_source);
+      EXPECT_EQ(a.counts, b.counts);
+      EXPECT_EQ(a.edges, b.edges);
+      EXPECT_EQ(a.min, b.min);
+      EXPECT_EQ(a.max, b.max);
+      EXPECT_EQ(a.mean, b.mean);
+      EXPECT_EQ(a.std, b.std);
+      EXPECT_EQ(a.pairs, b.pairs);
+      EXPECT_EQ(a.zero_pairs, b.zero_pairs);
+      EXPECT_EQ(a.count_se, b.count_se);
+      EXPECT_EQ(a.group_counts, b.group_counts);
+      EXPECT_EQ(a.group_mean, b.group_mean);
+      EXPECT_EQ(a.group_std, b.group_std);
+    }
+  }
+}
+
 TEST_F(DimensionTest, SampledSourcesCountTheirPairsAndEstimateTheExactHistogram) {
   // Known answer on the 70-point graph: the sampled histogram holds exactly the pairs (drawn source, other
   // kept point), binned on the range of those pairs; group counts and per-bin errors follow from them.
