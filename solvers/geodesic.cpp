@@ -111,14 +111,17 @@ namespace {
 // (three alternating runs each, same histogram). Eight edges at a time with AVX-512 gathers and scatters
 // took 1.7-2.0 s on this machine's AMD cores and was not kept.
 //
-// Eight sources at once (run_batch, on AVX-512 machines): every point holds its eight distances in one 64-byte
-// vector, and processing a point relaxes each edge for all eight sources with one vector addition, comparison
-// and masked store. A point is queued when any of its distances improves, keyed by the smallest improved one,
-// and the same label-correcting argument holds lane by lane, so every distance is the same bits as a search
-// from that source alone. With sources near one another in the graph (consecutive in the breadth-first
-// numbering) a point is processed about 1.4 times per batch instead of 8 times; a prototype on the dimension
-// benchmark's graph took 0.86-0.93 s for all sources against 1.8-1.9 s one source at a time, and 1.3 s with
-// the sources batched in the input's numbering.
+// Sixteen sources at once (run_batch, on AVX-512 machines): every point holds its sixteen distances in two
+// 64-byte vectors, and processing a point relaxes each edge for all sixteen sources with one vector addition,
+// comparison and masked store per vector. A point is queued when any of its distances improves, keyed by the
+// smallest improved one, and the label-correcting argument above holds lane by lane, so every distance is the
+// same bits as a search from that source alone. With sources near one another in the graph (consecutive in the
+// breadth-first numbering) a point is processed about 1.7 times per batch instead of 16 times. On the dimension
+// benchmark's graph (all sources, 1 rank, log lines of the pass): 1.4-2.0 s one source at a time, 0.9-1.0 s
+// with 8 lanes, 0.8 s with 16 and with 32 (three runs each). A prototype outside popcode took 1.3 s
+// instead of 0.8 s (8 lanes) with the sources batched in the input's numbering, hence the breadth-first order.
+// With sparse sources the batches are far apart and the gain goes: 2,000 sampled sources on a 40,000-point
+// graph took 7.2-8.4 s in every variant, one source at a time included.
 class BucketSearch {
  public:
   // `width`: the bucket width (> 0); `buckets`: how many buckets at most (larger indices go in the last one,
@@ -218,10 +221,11 @@ class BucketSearch {
 
   // Whether run_batch can run here (AVX-512F); otherwise callers search one source at a time.
   static bool batch_supported() { return __builtin_cpu_supports("avx512f"); }
-  static constexpr int kLanes = 8;
+  static constexpr int kVectors = 2;  // 8-lane vectors a point
+  static constexpr int kLanes = 8 * kVectors;  // sources a search
 
-  // Distances from up to 8 distinct sources at once; lane l's distance to point v (caller's numbering) is then
-  // batch_distance(l, v), valid until the next run or run_batch.
+  // Distances from up to kLanes distinct sources at once; lane l's distance to point v (caller's numbering) is
+  // then batch_distance(l, v), valid until the next run or run_batch.
   __attribute__((target("avx512f"))) void run_batch(const std::int64_t* sources, int count) {
     const std::size_t n = new_of_old_.size();
     batch_.assign(kLanes * n, std::numeric_limits<double>::infinity());
@@ -243,20 +247,30 @@ class BucketSearch {
         bucket.pop_back();
         if (top.distance != key_[top.point]) continue;  // queued again with a smaller key since
         key_[top.point] = std::numeric_limits<double>::infinity();
-        const __m512d from = _mm512_loadu_pd(dist + kLanes * static_cast<std::size_t>(top.point));
+        __m512d from[kVectors];
+        for (int v = 0; v < kVectors; ++v) from[v] = _mm512_loadu_pd(dist + kLanes * static_cast<std::size_t>(top.point) + 8 * v);
         const auto first = static_cast<std::size_t>(offset_[top.point]);
         const auto last = static_cast<std::size_t>(offset_[top.point + 1]);
         for (std::size_t e = first; e < last; ++e) {
           const std::uint32_t t = target_[e];
           double* to = dist + kLanes * static_cast<std::size_t>(t);
-          const __m512d nd = _mm512_add_pd(from, _mm512_set1_pd(weight_[e]));
-          const __mmask8 better = _mm512_cmp_pd_mask(nd, _mm512_loadu_pd(to), _CMP_LT_OQ);
-          if (!better) continue;
-          _mm512_mask_storeu_pd(to, better, nd);
-          double lanes[kLanes];  // the smallest improved distance (GCC 12 warns on the reduction intrinsics)
-          _mm512_storeu_pd(lanes, nd);
+          const __m512d w = _mm512_set1_pd(weight_[e]);
+          __m512d nd[kVectors];
+          __mmask8 better[kVectors];
+          std::uint32_t improved = 0;  // bit l: lane l improved
+          for (int v = 0; v < kVectors; ++v) {
+            nd[v] = _mm512_add_pd(from[v], w);
+            better[v] = _mm512_cmp_pd_mask(nd[v], _mm512_loadu_pd(to + 8 * v), _CMP_LT_OQ);
+            improved |= std::uint32_t{better[v]} << (8 * v);
+          }
+          if (improved == 0) continue;
+          double lanes[kLanes];  // for the smallest improved distance (GCC 12 warns on the reduction intrinsics)
+          for (int v = 0; v < kVectors; ++v) {
+            _mm512_mask_storeu_pd(to + 8 * v, better[v], nd[v]);
+            _mm512_storeu_pd(lanes + 8 * v, nd[v]);
+          }
           double key = std::numeric_limits<double>::infinity();
-          for (unsigned m = better; m != 0; m &= m - 1) key = std::min(key, lanes[__builtin_ctz(m)]);
+          for (std::uint32_t m = improved; m != 0; m &= m - 1) key = std::min(key, lanes[__builtin_ctz(m)]);
           if (key < key_[t]) {
             key_[t] = key;
             const std::size_t b = std::clamp(bucket_of(key), c, buckets_.size() - 1);
@@ -291,7 +305,7 @@ class BucketSearch {
   std::vector<std::uint32_t> new_of_old_;
   std::vector<double> dist_;  // in the search's numbering
   std::vector<double> out_;   // in the caller's
-  std::vector<double> batch_;  // run_batch: 8 distances a point, in the search's numbering
+  std::vector<double> batch_;  // run_batch: kLanes distances a point, in the search's numbering
   std::vector<double> key_;
   double inv_width_;
   std::vector<std::vector<Item>> buckets_;
@@ -391,7 +405,7 @@ GeodesicHistogram geodesic_histogram(const Context& ctx, const UndirectedGraph& 
   h.stored = !ctx.any(my_pairs * 8 > store_bytes);
 
   BucketSearch dijkstra(graph, bucket_width(graph, order.front(), kBuckets), kBuckets + 1);
-  // This rank's sources in the search's (breadth-first) numbering, so that a batch's eight are near one
+  // This rank's sources in the search's (breadth-first) numbering, so that a batch's sixteen are near one
   // another; the sums below run in this order.
   {
     std::vector<std::size_t> perm(sources.size());
@@ -406,7 +420,7 @@ GeodesicHistogram geodesic_histogram(const Context& ctx, const UndirectedGraph& 
     sources.swap(s2);
     group.swap(g2);
   }
-  // visit(s, distance) for each of this rank's sources in turn, distance(j) its distance to point j: eight
+  // visit(s, distance) for each of this rank's sources in turn, distance(j) its distance to point j: sixteen
   // sources a search where AVX-512 is available, else one.
   const bool batched = search == GeodesicSearch::batched_where_supported && BucketSearch::batch_supported();
   const auto each_source = [&](Progress& progress, const auto& visit) {

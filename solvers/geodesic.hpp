@@ -29,10 +29,10 @@
 //
 // Distribution: the graph (N k edges) is replicated; Dijkstra sources are dealt to ranks cyclically (the
 // q-th source, in point order or draw order, to rank q mod P: a source's pair count N - i falls with i). Each rank accumulates its sources' pair
-// statistics; a rank searches its sources in the breadth-first numbering of the graph, eight at a time where it
-// can (GeodesicSearch below). The histogram range (smallest and largest distance over all pairs) is reduced
-// first, then the counts. Memory per rank: the graph and Dijkstra's state, O(N k) (the eight-source search's
-// distances and keys: 72 N bytes); plus, to avoid a second Dijkstra
+// statistics; a rank searches its sources in the breadth-first numbering of the graph, sixteen at a time where
+// it can (GeodesicSearch below). The histogram range (smallest and largest distance over all pairs) is reduced
+// first, then the counts. Memory per rank: the graph and Dijkstra's state, O(N k) (the sixteen-source search's
+// distances and keys: 136 N bytes); plus, to avoid a second Dijkstra
 // pass, the rank's own pair distances when they fit in `store_bytes` (8 bytes a pair, about N^2 / 2P);
 // otherwise the sources are run twice (first for the range, then for the counts).
 #include <cstdint>
@@ -94,9 +94,9 @@ struct GeodesicHistogram {
   std::vector<double> group_mean, group_std;  // groups
 };
 
-// How geodesic_histogram searches: eight sources at a time in 64-byte vectors where the CPU has AVX-512F
+// How geodesic_histogram searches: sixteen sources at a time in 64-byte vectors where the CPU has AVX-512F
 // (geodesic_batch_supported()), else one at a time; or one at a time always. Both give the same bits (the
-// tests compare them); the batched search took the dimension benchmark's pass from 1.5 to 0.9-1.1 s.
+// tests compare them); the batched search took the dimension benchmark's pass from 1.4-2.0 to 0.8 s.
 enum class GeodesicSearch { batched_where_supported, one_source };
 bool geodesic_batch_supported();
 

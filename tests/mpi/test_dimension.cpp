@@ -467,10 +467,10 @@ double gc_dimension(const Context& ctx, const Matrix& block, std::int64_t k) {
   return granata_carnevale_fit(h.counts, h.edges, h.mean, h.std, g.max_edge).d_fit;
 }
 
-// The eight-sources-at-a-time search and the one-source search give the same histogram bit for bit: exact
-// and sampled sources, one pass and two. At 1, 2 and 3 ranks the batches end part-full (64 kept sources over
-// the ranks; 20 sampled ones). Checked: it fails (as do the Floyd-Warshall tests above) when a point is queued
-// again only for improvements in lane 0, or never again once processed.
+// The sixteen-sources-at-a-time search and the one-source search give the same histogram bit for bit: exact
+// and sampled sources, one pass and two, at 1, 2 and 3 ranks (64 kept sources over the ranks, and 20 sampled
+// ones: full and part-full batches). Checked: it fails (as do the Floyd-Warshall tests above) when a point is queued
+// again only for improvements in its first vector's lanes, or never again once processed.
 TEST_F(DimensionTest, BatchedGeodesicSearchEqualsOneSourceAtATime) {
   if (!geodesic_batch_supported()) GTEST_SKIP() << "no AVX-512F on this CPU: the histogram searches one source at a time";
   const std::int64_t n = 70;
