@@ -173,10 +173,11 @@ inline __attribute__((always_inline)) double transformed_dot(const Matrix& x, co
   return d;
 }
 
-// Compiled for AVX-512 and AVX2 machines too, picked at load time: 4-lane vectors are then one instruction
-// each, not two SSE2 halves, which nearly halves the re-ranking (it is bound by these operations once a column
-// streams from memory). The same results bitwise: element-wise IEEE operations in the same order, and no
-// fused multiply-adds (this file is compiled with -ffp-contract=off; CMakeLists.txt).
+// Now used for the squared norms (one call per point); the re-ranking's products come from chunked_dots below,
+// which sums in this order, so that an exact duplicate's product equals its norm and its distance is 0.
+// Compiled for AVX-512 and AVX2 machines too, picked at load time; the same results bitwise: element-wise
+// IEEE operations in the same order, and no fused multiply-adds (this file is compiled with
+// -ffp-contract=off; CMakeLists.txt).
 __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) double transformed_dot(
     KnnMetric m, const Matrix& x, const PointTransform& t, std::int64_t i, std::int64_t j) {
   switch (m) {
