@@ -251,6 +251,13 @@ class BucketSearch {
         for (int v = 0; v < kVectors; ++v) from[v] = _mm512_loadu_pd(dist + kLanes * static_cast<std::size_t>(top.point) + 8 * v);
         const auto first = static_cast<std::size_t>(offset_[top.point]);
         const auto last = static_cast<std::size_t>(offset_[top.point + 1]);
+        // The neighbours' distance rows are scattered over more than the L2 cache: their loads are issued
+        // before the first is needed.
+        for (std::size_t e = first; e < last; ++e) {
+          const double* to = dist + kLanes * static_cast<std::size_t>(target_[e]);
+          for (int v = 0; v < kVectors; ++v) _mm_prefetch(reinterpret_cast<const char*>(to + 8 * v), _MM_HINT_T0);
+        }
+        const __m512d inf = _mm512_set1_pd(std::numeric_limits<double>::infinity());
         for (std::size_t e = first; e < last; ++e) {
           const std::uint32_t t = target_[e];
           double* to = dist + kLanes * static_cast<std::size_t>(t);
@@ -264,13 +271,21 @@ class BucketSearch {
             improved |= std::uint32_t{better[v]} << (8 * v);
           }
           if (improved == 0) continue;
-          double lanes[kLanes];  // for the smallest improved distance (GCC 12 warns on the reduction intrinsics)
+          // The smallest improved distance, in registers: the improved lanes (others infinity), folded in
+          // halves three times. GCC vector operations, as GCC 12 warns (-Wmaybe-uninitialized) on the min and
+          // shuffle intrinsics' undefined pass-through operand. No distance is NaN, so `<` is a minimum.
+          typedef long long Index8 __attribute__((vector_size(64)));
+          __m512d m = inf;
           for (int v = 0; v < kVectors; ++v) {
             _mm512_mask_storeu_pd(to + 8 * v, better[v], nd[v]);
-            _mm512_storeu_pd(lanes + 8 * v, nd[v]);
+            const __m512d lane = _mm512_mask_blend_pd(better[v], inf, nd[v]);
+            m = lane < m ? lane : m;
           }
-          double key = std::numeric_limits<double>::infinity();
-          for (std::uint32_t m = improved; m != 0; m &= m - 1) key = std::min(key, lanes[__builtin_ctz(m)]);
+          for (const Index8 swap : {Index8{4, 5, 6, 7, 0, 1, 2, 3}, Index8{2, 3, 0, 1, 6, 7, 4, 5}, Index8{1, 0, 3, 2, 5, 4, 7, 6}}) {
+            const __m512d other = __builtin_shuffle(m, swap);
+            m = other < m ? other : m;
+          }
+          const double key = m[0];
           if (key < key_[t]) {
             key_[t] = key;
             const std::size_t b = std::clamp(bucket_of(key), c, buckets_.size() - 1);
