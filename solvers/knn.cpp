@@ -261,6 +261,45 @@ std::vector<double> chunked_dots(const Matrix& x, const PointTransform& t, const
   return dots;
 }
 
+// One point's values over this rank's neurons: how many are NaN or infinite, and the smallest and largest
+// of the others (infinity and -infinity when there are none). Compiled for AVX2 and AVX-512 as well: the
+// count and the extremes do not depend on the order they are taken in.
+struct ColumnScan {
+  std::int64_t non_finite = 0;
+  double lowest = std::numeric_limits<double>::infinity(), highest = -std::numeric_limits<double>::infinity();
+};
+__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) ColumnScan scan_column(const double* v,
+                                                                                                    std::int64_t n) {
+  typedef long long Counts8 __attribute__((vector_size(64)));
+  const double inf = std::numeric_limits<double>::infinity();
+  Lanes8 lo = {inf, inf, inf, inf, inf, inf, inf, inf}, hi = -lo;
+  Counts8 bad = {0, 0, 0, 0, 0, 0, 0, 0};
+  std::int64_t r = 0;
+  for (; r + 8 <= n; r += 8) {
+    Lanes8 x;
+    std::memcpy(&x, v + r, sizeof x);
+    const Lanes8 z = x - x;  // 0 when finite, NaN otherwise; comparisons with NaN are false
+    bad -= z != z;
+    lo = x < lo ? x : lo;
+    hi = x > hi ? x : hi;
+  }
+  ColumnScan c;
+  for (int l = 0; l < 8; ++l) {
+    c.non_finite += bad[l];
+    c.lowest = std::min(c.lowest, lo[l]);
+    c.highest = std::max(c.highest, hi[l]);
+  }
+  for (; r < n; ++r) {
+    if (!std::isfinite(v[r])) {
+      ++c.non_finite;
+      continue;
+    }
+    c.lowest = std::min(c.lowest, v[r]);
+    c.highest = std::max(c.highest, v[r]);
+  }
+  return c;
+}
+
 // Neurons per single-precision product run (the gamma_m of the error bound).
 constexpr std::int64_t kSingleRun = 512;
 
@@ -297,12 +336,15 @@ KnnGraph knn_graph(const Context& ctx, const Matrix& points, std::int64_t k, Knn
             fmt::format("kNN graph: k = {} needs 1 <= k < number of points ({})", k, s), ExitCode::bad_input);
   tile = std::max<std::int64_t>(1, std::min(tile, s));
 
+  std::vector<ColumnScan> scans;  // each point's local extremes, for the float32 scale below
   {
     // Before any transformation, which would spread a NaN over its whole neuron.
     std::vector<double> non_finite(static_cast<std::size_t>(s), 0.0);
-    for (std::int64_t j = 0; j < s; ++j)
-      for (double v : points.col(j))
-        if (!std::isfinite(v)) non_finite[static_cast<std::size_t>(j)] += 1;
+    scans.resize(static_cast<std::size_t>(s));
+    for (std::int64_t j = 0; j < s; ++j) {
+      scans[static_cast<std::size_t>(j)] = scan_column(points.data() + j * n_local, n_local);
+      non_finite[static_cast<std::size_t>(j)] = static_cast<double>(scans[static_cast<std::size_t>(j)].non_finite);
+    }
     ctx.allreduce_sum(non_finite);
     std::int64_t bad = 0, first_bad = -1;
     for (std::int64_t j = 0; j < s; ++j)
@@ -388,9 +430,21 @@ KnnGraph knn_graph(const Context& ctx, const Matrix& points, std::int64_t k, Knn
   double unscale = 1, bound_c = 0, bound_abs = 0;
   std::vector<double> norm;  // |x_j| in the metric's space, rounded up past its own rounding error
   if (single) {
+    // The largest transformed magnitude. Cosine and correlation transform a point's values by one
+    // increasing function, x -> (x - c) * s (s > 0, each step rounded, so still non-decreasing), whose
+    // largest magnitude over the point is at its smallest or its largest value: no pass over the values.
+    // Euclidean subtracts a different offset from each neuron.
     double largest = 0;
-    for (std::int64_t j = 0; j < s; ++j)
-      for (std::int64_t i = 0; i < n_local; ++i) largest = std::max(largest, std::abs(transformed_value(i, j)));
+    if (metric == KnnMetric::euclidean) {
+      for (std::int64_t j = 0; j < s; ++j)
+        for (std::int64_t i = 0; i < n_local; ++i) largest = std::max(largest, std::abs(transformed_value(i, j)));
+    } else if (n_local > 0) {
+      for (std::int64_t j = 0; j < s; ++j) {
+        const ColumnScan& c = scans[static_cast<std::size_t>(j)];
+        const auto uj = static_cast<std::size_t>(j);
+        largest = std::max({largest, std::abs(transform(c.lowest, 0, uj)), std::abs(transform(c.highest, 0, uj))});
+      }
+    }
     largest = ctx.max(largest);
     int e = 0;
     std::frexp(largest, &e);  // largest < 2^e
