@@ -225,16 +225,34 @@ MleEstimate levina_bickel(const KnnGraph& g, std::int64_t k) {
 }
 
 GramBlockVisitor ParticipationRatio::visitor() {
+  // The sums run element by element in column order, in local variables: through the members, every
+  // addition waited on the store of the one before (the row sums might alias them), about 0.05 s over the
+  // dimension benchmark's 15.7 million products. Off the diagonal the rows and columns are different points.
   return [this](std::int64_t row_first, std::int64_t rows, std::int64_t col_first, std::int64_t cols, const double* gram) {
-    const bool diagonal = row_first == col_first;
-    for (std::int64_t jj = 0; jj < cols; ++jj)
-      for (std::int64_t ii = 0; ii < rows; ++ii) {
-        const double v = gram[ii + jj * rows];
-        row_sum_[static_cast<std::size_t>(row_first + ii)] += v;
-        frobenius2_ += diagonal ? v * v : 2 * v * v;
-        if (!diagonal) row_sum_[static_cast<std::size_t>(col_first + jj)] += v;  // the mirrored entry
-        if (diagonal && ii == jj) trace_ += v;
+    double* rs = row_sum_.data();
+    double frob = frobenius2_, trace = trace_;
+    if (row_first == col_first) {
+      for (std::int64_t jj = 0; jj < cols; ++jj)
+        for (std::int64_t ii = 0; ii < rows; ++ii) {
+          const double v = gram[ii + jj * rows];
+          rs[row_first + ii] += v;
+          frob += v * v;
+          if (ii == jj) trace += v;
+        }
+    } else {
+      for (std::int64_t jj = 0; jj < cols; ++jj) {
+        double col = rs[col_first + jj];  // the mirrored entries' sum
+        for (std::int64_t ii = 0; ii < rows; ++ii) {
+          const double v = gram[ii + jj * rows];
+          rs[row_first + ii] += v;
+          frob += 2 * v * v;
+          col += v;
+        }
+        rs[col_first + jj] = col;
       }
+    }
+    frobenius2_ = frob;
+    trace_ = trace;
   };
 }
 
