@@ -25,7 +25,7 @@
 // Products (KnnProducts):
 //   float64: the block products by dgemm, and the top-k kept from them directly.
 //   float32 (default): the same graph at twice the BLAS rate. The block products are formed by sgemm on a
-//     single-precision copy of the points, over runs of at most 512 neurons whose results are added in
+//     single-precision copy of the points, over runs of at most 2,048 neurons whose results are added in
 //     double. Every product then carries a proven error bound (below), so each pair's distance lies in a known
 //     interval [lo, hi]. A pair can be among a point's k nearest only if its lo is at most the k-th smallest hi
 //     of that point; the pairs that pass (the candidates: the k nearest, plus the few whose interval
@@ -37,11 +37,11 @@
 //     round as the baseline's), so at a given rank count the float32 graph's distances are the same bits
 //     on every machine.
 //     The bound, for points x, y (in the metric's space) and u = 2^-24: rounding the points to single
-//     precision moves x.y by at most (2u + u^2) |x||y|; a single-precision sum of m <= 512 products is off
+//     precision moves x.y by at most (2u + u^2) |x||y|; a single-precision sum of m <= 2,048 products is off
 //     by at most gamma_m = m u / (1 - m u) times the sum of their magnitudes (Higham, Accuracy and Stability
 //     of Numerical Algorithms, 3.1, any order of summation, fused or not); the double additions and the
 //     double re-computation add gamma_n in double. So |x.y (single) - x.y (double)| <= c |x||y| with
-//     c = 2u + u^2 + gamma_512 (1 + u)^2 + 2 gamma_n(double), about 3.1e-5, taken 1% larger, plus margins for
+//     c = 2u + u^2 + gamma_2048 (1 + u)^2 + 2 gamma_n(double), about 1.2e-4, taken 1% larger, plus margins for
 //     the distance formula's own rounding. The points are scaled by a power of two first (exactly) so that
 //     single precision neither overflows nor loses more than an absolute 2^-149 per value to underflow,
 //     which the bound also covers.

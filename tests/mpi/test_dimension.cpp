@@ -110,7 +110,7 @@ TEST_F(DimensionTest, KnnEqualsBruteForceForEveryMetric) {
 // single-precision products misorder them (checked: with a zero error bound this test fails), so the float32
 // mode must keep them all as candidates and order them in double.
 TEST_F(DimensionTest, Float32ProductsOrderDistancesSinglePrecisionCannotTellApart) {
-  const std::int64_t dims = 700, n = 40, k = 10;  // 700 neurons: more than one 512-neuron run at 1 rank
+  const std::int64_t dims = 2100, n = 40, k = 10;  // 2,100 neurons: more than one 2,048-neuron run at 1 rank
   const auto unit = [&](std::uint64_t seed, std::int64_t p, const std::vector<double>* against) {
     std::vector<double> v(static_cast<std::size_t>(dims));
     for (std::int64_t c = 0; c < dims; ++c) v[static_cast<std::size_t>(c)] = gaussian(seed, c, p);
