@@ -121,7 +121,9 @@ namespace {
 // with 8 lanes, 0.8 s with 16 and with 32 (three runs each). A prototype outside popcode took 1.3 s
 // instead of 0.8 s (8 lanes) with the sources batched in the input's numbering, hence the breadth-first order.
 // With sparse sources the batches are far apart and the gain goes: 2,000 sampled sources on a 40,000-point
-// graph took 7.2-8.4 s in every variant, one source at a time included.
+// graph took 7.2-8.4 s in every variant, one source at a time included. Finding a point's key in registers
+// (it was stored and read back lane by lane) and prefetching its neighbours' rows before relaxing them: 0.78-0.83
+// -> 0.68-0.73 s on the benchmark graph (session 18, four alternating runs).
 class BucketSearch {
  public:
   // `width`: the bucket width (> 0); `buckets`: how many buckets at most (larger indices go in the last one,
