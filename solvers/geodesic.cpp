@@ -241,14 +241,21 @@ class BucketSearch {
       }
     }
     double* dist = batch_.data();
+    double* keys = key_.data();  // in a local: the queue's appends would make the member be read again
+    // The smallest improved distance of an edge is found in registers: the improved lanes (others infinity),
+    // folded in halves three times. GCC vector operations, as GCC 12 warns (-Wmaybe-uninitialized) on the
+    // min and shuffle intrinsics' undefined pass-through operand. No distance is NaN, so `<` is a minimum.
+    typedef long long Index8 __attribute__((vector_size(64)));
+    const Index8 halves = {4, 5, 6, 7, 0, 1, 2, 3}, quarters = {2, 3, 0, 1, 6, 7, 4, 5}, pairs = {1, 0, 3, 2, 5, 4, 7, 6};
+    const __m512d inf = _mm512_set1_pd(std::numeric_limits<double>::infinity());
     std::size_t highest = 0;
     for (std::size_t c = 0; c <= highest; ++c) {
       std::vector<Item>& bucket = buckets_[c];
       while (!bucket.empty()) {
         const Item top = bucket.back();
         bucket.pop_back();
-        if (top.distance != key_[top.point]) continue;  // queued again with a smaller key since
-        key_[top.point] = std::numeric_limits<double>::infinity();
+        if (top.distance != keys[top.point]) continue;  // queued again with a smaller key since
+        keys[top.point] = std::numeric_limits<double>::infinity();
         __m512d from[kVectors];
         for (int v = 0; v < kVectors; ++v) from[v] = _mm512_loadu_pd(dist + kLanes * static_cast<std::size_t>(top.point) + 8 * v);
         const auto first = static_cast<std::size_t>(offset_[top.point]);
@@ -259,7 +266,6 @@ class BucketSearch {
           const double* to = dist + kLanes * static_cast<std::size_t>(target_[e]);
           for (int v = 0; v < kVectors; ++v) _mm_prefetch(reinterpret_cast<const char*>(to + 8 * v), _MM_HINT_T0);
         }
-        const __m512d inf = _mm512_set1_pd(std::numeric_limits<double>::infinity());
         for (std::size_t e = first; e < last; ++e) {
           const std::uint32_t t = target_[e];
           double* to = dist + kLanes * static_cast<std::size_t>(t);
@@ -273,23 +279,22 @@ class BucketSearch {
             improved |= std::uint32_t{better[v]} << (8 * v);
           }
           if (improved == 0) continue;
-          // The smallest improved distance, in registers: the improved lanes (others infinity), folded in
-          // halves three times. GCC vector operations, as GCC 12 warns (-Wmaybe-uninitialized) on the min and
-          // shuffle intrinsics' undefined pass-through operand. No distance is NaN, so `<` is a minimum.
-          typedef long long Index8 __attribute__((vector_size(64)));
           __m512d m = inf;
           for (int v = 0; v < kVectors; ++v) {
             _mm512_mask_storeu_pd(to + 8 * v, better[v], nd[v]);
             const __m512d lane = _mm512_mask_blend_pd(better[v], inf, nd[v]);
             m = lane < m ? lane : m;
           }
-          for (const Index8 swap : {Index8{4, 5, 6, 7, 0, 1, 2, 3}, Index8{2, 3, 0, 1, 6, 7, 4, 5}, Index8{1, 0, 3, 2, 5, 4, 7, 6}}) {
+          const auto fold = [&m](const Index8& swap) __attribute__((always_inline)) {
             const __m512d other = __builtin_shuffle(m, swap);
             m = other < m ? other : m;
-          }
+          };
+          fold(halves);
+          fold(quarters);
+          fold(pairs);
           const double key = m[0];
-          if (key < key_[t]) {
-            key_[t] = key;
+          if (key < keys[t]) {
+            keys[t] = key;
             const std::size_t b = std::clamp(bucket_of(key), c, buckets_.size() - 1);
             buckets_[b].push_back({key, t});
             highest = std::max(highest, b);
