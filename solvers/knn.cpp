@@ -6,6 +6,7 @@
 #include <limits>
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 #include <utility>
 
 #include "solvers/dense.hpp"
@@ -220,36 +221,78 @@ __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) vo
   }
 }
 
-// chunk(:, j) = t(x(r0 : r0 + len, j)) for every point j, len values a point (len a multiple of 8), with
-// transformed_dot's lane operations: element-wise, so the same bits. Compiled for AVX2 and AVX-512 too;
-// scalar, forming the chunks took 0.12 of the re-ranking's 0.3 s on the dimension benchmark, vectorised
+// dst[r] = t(src[r]) for r < len, one point's values (neuron offsets `ro`, the point's offset c and scale sc),
+// with transformed_dot's lane operations: element-wise, so the same bits as the scalar transform. kSingle:
+// then times `scale` (a power of two) and rounded to float, for the float32 products' copy.
+template <KnnMetric M, bool kSingle>
+inline __attribute__((always_inline)) void transform_values(std::conditional_t<kSingle, float, double>* dst, const double* src,
+                                                            const double* ro, double c, double sc, std::int64_t len,
+                                                            double scale) {
+  typedef float Floats8 __attribute__((vector_size(32)));
+  std::int64_t r = 0;
+  for (; r + 8 <= len; r += 8) {
+    Lanes8 v;
+    std::memcpy(&v, src + r, sizeof v);
+    if constexpr (M == KnnMetric::euclidean) {
+      Lanes8 o;
+      std::memcpy(&o, ro + r, sizeof o);
+      v = v - o;
+    } else if constexpr (M == KnnMetric::cosine) {
+      v = v * sc;
+    } else {
+      v = (v - c) * sc;
+    }
+    if constexpr (kSingle) {
+      const Floats8 f = __builtin_convertvector(v * scale, Floats8);
+      std::memcpy(dst + r, &f, sizeof f);
+    } else {
+      std::memcpy(dst + r, &v, sizeof v);
+    }
+  }
+  for (; r < len; ++r) {
+    const double v = ((src[r] - ro[r]) - c) * sc;
+    if constexpr (kSingle)
+      dst[r] = static_cast<float>(v * scale);
+    else
+      dst[r] = v;
+  }
+}
+
+// chunk(:, j) = t(x(r0 : r0 + len, j)) for every point j, len values a point. Compiled for AVX2 and AVX-512
+// too; scalar, forming the chunks took 0.12 of the re-ranking's 0.3 s on the dimension benchmark, vectorised
 // 0.06 s (perf, session 18).
 template <KnnMetric M>
 inline __attribute__((always_inline)) void build_chunk(double* chunk, const Matrix& x, const PointTransform& t,
                                                        std::int64_t r0, std::int64_t len) {
   const std::int64_t n = x.rows(), s = x.cols();
-  const double* ro = t.row_offset.data() + r0;
   for (std::int64_t j = 0; j < s; ++j) {
     const double* col = x.data() + j * n + r0;
     if (j + 4 < s)  // the runs are 8 n bytes a column apart: prefetched four columns ahead
       for (std::int64_t r = 0; r < len; r += 8) __builtin_prefetch(col + 4 * n + r);
-    const double c = t.col_offset[static_cast<std::size_t>(j)], sc = t.col_scale[static_cast<std::size_t>(j)];
-    double* dst = chunk + j * len;
-    for (std::int64_t r = 0; r < len; r += 8) {
-      Lanes8 v;
-      std::memcpy(&v, col + r, sizeof v);
-      if constexpr (M == KnnMetric::euclidean) {
-        Lanes8 o;
-        std::memcpy(&o, ro + r, sizeof o);
-        v = v - o;
-      } else if constexpr (M == KnnMetric::cosine) {
-        v = v * sc;
-      } else {
-        v = (v - c) * sc;
-      }
-      std::memcpy(dst + r, &v, sizeof v);
-    }
+    const auto uj = static_cast<std::size_t>(j);
+    transform_values<M, false>(chunk + j * len, col, t.row_offset.data() + r0, t.col_offset[uj], t.col_scale[uj], len, 1.0);
   }
+}
+
+// The float32 products' copy: x32(:, j) = float(t(x(:, j)) * scale) for every point j (the same bits as the
+// scalar transform, then the same multiplication and rounding). Compiled for AVX2 and AVX-512 too.
+template <KnnMetric M>
+inline __attribute__((always_inline)) void fill_single(float* x32, const Matrix& x, const PointTransform& t, double scale) {
+  const std::int64_t n = x.rows(), s = x.cols();
+  for (std::int64_t j = 0; j < s; ++j) {
+    const auto uj = static_cast<std::size_t>(j);
+    transform_values<M, true>(x32 + j * n, x.data() + j * n, t.row_offset.data(), t.col_offset[uj], t.col_scale[uj], n, scale);
+  }
+}
+
+__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) void fill_single(
+    KnnMetric m, float* x32, const Matrix& x, const PointTransform& t, double scale) {
+  switch (m) {
+    case KnnMetric::euclidean: return fill_single<KnnMetric::euclidean>(x32, x, t, scale);
+    case KnnMetric::cosine: return fill_single<KnnMetric::cosine>(x32, x, t, scale);
+    case KnnMetric::correlation: break;
+  }
+  fill_single<KnnMetric::correlation>(x32, x, t, scale);
 }
 
 __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) void build_chunk(
@@ -492,10 +535,7 @@ KnnGraph knn_graph(const Context& ctx, const Matrix& points, std::int64_t k, Knn
     const double scale = std::ldexp(1.0, -e);
     unscale = std::ldexp(1.0, 2 * e);
     x32.resize(static_cast<std::size_t>(n_local * s));
-    for (std::int64_t j = 0; j < s; ++j) {
-      float* dst = x32.data() + j * n_local;
-      for (std::int64_t i = 0; i < n_local; ++i) dst[i] = static_cast<float>(transformed_value(i, j) * scale);
-    }
+    fill_single(metric, x32.data(), points, transform, scale);
     part32.resize(static_cast<std::size_t>(tile * tile));
     const double u = 0x1p-24, u64 = 0x1p-53, run = static_cast<double>(kSingleRun);
     const double n_total = static_cast<double>(ctx.sum(n_local));
