@@ -50,11 +50,12 @@
 //
 // Memory per rank, beside the caller's block (n_local x S, 8 bytes a value, not modified): under float32 its
 // transformed single-precision copy (4 bytes a value), under float64 its transformed double copy (8 bytes a
-// value); two tile x tile buffers, the lists 16 S k bytes, and under float32 the candidates (24 bytes each,
-// about S k of them). The float32 pass re-ranks from the caller's block, chunk of neurons by chunk: the
-// transformed values of one chunk for all points (rerank_chunk_bytes, 4 MiB, or 64 S bytes if more; the same
-// roundings as the float64 mode's copy) and 8 running double sums per candidate pair (64 bytes each, for at
-// most rerank_batch_pairs, 2^20, pairs at once: 64 MiB; larger sets go in batches, each reading the block again).
+// value); two tile x tile buffers, the lists 16 S k bytes, each point's value scan (24 S bytes), and under
+// float32 the candidates (24 bytes each, about S k of them). The float32 pass re-ranks from the caller's
+// block, chunk of neurons by chunk: the transformed values of one chunk for all points (rerank_chunk_bytes,
+// 4 MiB, or 64 S bytes if more; the same roundings as the float64 mode's copy) and 8 running double sums per
+// candidate pair (64 bytes each, for at most rerank_batch_pairs, 2^20, pairs at once: 64 MiB; larger sets go
+// in batches, each reading the block again).
 #include <cstdint>
 #include <functional>
 #include <string>

@@ -92,7 +92,8 @@ StageSpec make_dimension_stage(bool spontaneous) {
                  "the float64 graph at twice the BLAS rate) or float64 (double throughout; the participation ratio then "
                  "comes from double products too)",
                  {"float32", "float64"}, {}, {}, {}},
-      OptionSpec{"tile", OptionType::integer, std::int64_t{512}, "query points per distance tile (memory: tile x points x 16 bytes)",
+      OptionSpec{"tile", OptionType::integer, std::int64_t{512},
+                 "points per side of a distance block (memory: 20 tile^2 bytes, two double buffers and one float)",
                  {}, 1.0, {}, {}},
       OptionSpec{"sources", OptionType::integer, std::int64_t{0},
                  "Dijkstra sources: 0 for every point (the exact histogram), else this many drawn at random, with "
