@@ -123,7 +123,8 @@ namespace {
 // With sparse sources the batches are far apart and the gain goes: 2,000 sampled sources on a 40,000-point
 // graph took 7.2-8.4 s in every variant, one source at a time included. Finding a point's key in registers
 // (it was stored and read back lane by lane) and prefetching its neighbours' rows before relaxing them: 0.78-0.83
-// -> 0.68-0.73 s on the benchmark graph (session 18, four alternating runs).
+// -> 0.68-0.73 s on the benchmark graph (session 18, four alternating runs); with the shuffle constants and
+// the key array held outside the loops, 0.64-0.67 s.
 class BucketSearch {
  public:
   // `width`: the bucket width (> 0); `buckets`: how many buckets at most (larger indices go in the last one,
