@@ -130,6 +130,24 @@ struct PointTransform {
   double operator()(double v, std::size_t r, std::size_t j) const { return ((v - row_offset[r]) - col_offset[j]) * col_scale[j]; }
 };
 
+// v = lanes of one point's transformed values: its values at p, the neuron offsets at ro (euclidean), the
+// point's offset c and scale sc (the others). Written to `v` (an AVX-sized return value would change the
+// ABI). Each metric skips the operations its transform leaves out (subtracting 0, multiplying by 1: exact,
+// so the values are still bitwise the general formula's, lane by lane).
+template <KnnMetric M, typename V, typename S>
+inline __attribute__((always_inline)) void transformed_lanes(V& v, const double* p, const double* ro, const S& c, const S& sc) {
+  std::memcpy(&v, p, sizeof v);
+  if constexpr (M == KnnMetric::euclidean) {
+    V o;
+    std::memcpy(&o, ro, sizeof o);
+    v = v - o;
+  } else if constexpr (M == KnnMetric::cosine) {
+    v = v * sc;
+  } else {
+    v = (v - c) * sc;
+  }
+}
+
 // t_i . t_j over the n local neurons, the transformation applied lane by lane (the same roundings as the
 // scalar transform), summed in a fixed order: 8 running sums in two 4-lane vectors, then the tail. Each
 // metric skips the operations its transform leaves out (subtracting 0, multiplying by 1: exact, so the values
@@ -144,18 +162,9 @@ inline __attribute__((always_inline)) double transformed_dot(const Matrix& x, co
   const auto ui = static_cast<std::size_t>(i), uj = static_cast<std::size_t>(j);
   const double ci = t.col_offset[ui], si = t.col_scale[ui], cj = t.col_offset[uj], sj = t.col_scale[uj];
   const Lanes4 vci = {ci, ci, ci, ci}, vsi = {si, si, si, si}, vcj = {cj, cj, cj, cj}, vsj = {sj, sj, sj, sj};
-  // Lanes r..r+3 of a transformed column (written to `v`: an AVX-sized return value would change the ABI).
+  // Lanes r..r+3 of a transformed column.
   const auto lanes = [&](Lanes4& v, const double* p, std::int64_t r, const Lanes4& c, const Lanes4& sc) __attribute__((always_inline)) {
-    std::memcpy(&v, p + r, sizeof v);
-    if constexpr (M == KnnMetric::euclidean) {
-      Lanes4 o;
-      std::memcpy(&o, ro + r, sizeof o);
-      v = v - o;
-    } else if constexpr (M == KnnMetric::cosine) {
-      v = v * sc;
-    } else {
-      v = (v - c) * sc;
-    }
+    transformed_lanes<M>(v, p + r, ro + r, c, sc);
   };
   Lanes4 s0 = {0, 0, 0, 0}, s1 = {0, 0, 0, 0};
   std::int64_t r = 0;
@@ -232,16 +241,7 @@ inline __attribute__((always_inline)) void transform_values(std::conditional_t<k
   std::int64_t r = 0;
   for (; r + 8 <= len; r += 8) {
     Lanes8 v;
-    std::memcpy(&v, src + r, sizeof v);
-    if constexpr (M == KnnMetric::euclidean) {
-      Lanes8 o;
-      std::memcpy(&o, ro + r, sizeof o);
-      v = v - o;
-    } else if constexpr (M == KnnMetric::cosine) {
-      v = v * sc;
-    } else {
-      v = (v - c) * sc;
-    }
+    transformed_lanes<M>(v, src + r, ro + r, c, sc);
     if constexpr (kSingle) {
       const Floats8 f = __builtin_convertvector(v * scale, Floats8);
       std::memcpy(dst + r, &f, sizeof f);
