@@ -364,6 +364,74 @@ double bucket_width(const UndirectedGraph& g, std::int64_t source, std::size_t b
 
 constexpr std::size_t kBuckets = 4096;
 
+// The positions of `sources` (distinct points) in an order whose consecutive runs of `batch` are near one
+// another, for the batched search. Sparse (sampled) sources consecutive in the breadth-first numbering can lie
+// far apart on one breadth-first shell, and then the sixteen fronts of a batch do not overlap. Here each point
+// joins the cell of its nearest source in hops (one breadth-first search from all of them), two sources are
+// neighbours when an edge joins their cells, and each batch is grown breadth first over that neighbour graph,
+// from the first source (in the given order) not yet taken, through taken ones, until it has `batch` sources;
+// a batch that exhausts its component goes on from the next source not taken. Only the order changes, not the
+// sources. On 2,000 sampled sources of a 40,000-point 5-d Gaussian cloud (k = 9, euclidean, 1 rank; session
+// 18, three alternating runs): 5.9-6.2 s in breadth-first order, 5.3-5.5 s grouped, the same histogram.
+std::vector<std::size_t> batched_order(const UndirectedGraph& g, const std::vector<std::int64_t>& sources, std::size_t batch) {
+  const std::size_t m = sources.size();
+  std::vector<std::int64_t> cell(static_cast<std::size_t>(g.points), -1);
+  std::vector<std::int64_t> queue;
+  queue.reserve(static_cast<std::size_t>(g.points));
+  for (std::size_t q = 0; q < m; ++q) {
+    cell[static_cast<std::size_t>(sources[q])] = static_cast<std::int64_t>(q);
+    queue.push_back(sources[q]);
+  }
+  std::vector<std::pair<std::int64_t, std::int64_t>> touching;  // (cell, cell) across an edge
+  for (std::size_t at = 0; at < queue.size(); ++at) {
+    const std::int64_t v = queue[at];
+    for (std::int64_t e = g.offset[static_cast<std::size_t>(v)]; e < g.offset[static_cast<std::size_t>(v + 1)]; ++e) {
+      const auto t = static_cast<std::size_t>(g.target[static_cast<std::size_t>(e)]);
+      if (cell[t] < 0) {
+        cell[t] = cell[static_cast<std::size_t>(v)];
+        queue.push_back(static_cast<std::int64_t>(t));
+      } else if (cell[t] != cell[static_cast<std::size_t>(v)]) {
+        touching.emplace_back(cell[static_cast<std::size_t>(v)], cell[t]);
+      }
+    }
+  }
+  std::sort(touching.begin(), touching.end());
+  touching.erase(std::unique(touching.begin(), touching.end()), touching.end());
+  std::vector<std::size_t> first(m + 1, 0);  // the neighbour graph, by cell: touching[first[c] .. first[c + 1])
+  for (const auto& [a, b] : touching) ++first[static_cast<std::size_t>(a) + 1];
+  for (std::size_t c = 0; c < m; ++c) first[c + 1] += first[c];
+
+  std::vector<std::size_t> order;
+  order.reserve(m);
+  std::vector<char> taken(m, 0);
+  std::vector<std::int64_t> seen(m, -1);  // the batch whose search last reached each cell
+  std::vector<std::size_t> frontier;
+  std::size_t next = 0;  // the first source perhaps not taken
+  for (std::int64_t b = 0; order.size() < m; ++b) {
+    const std::size_t end = std::min(m, order.size() + batch);
+    while (order.size() < end) {
+      while (taken[next]) ++next;
+      frontier.assign(1, next);
+      seen[next] = b;
+      for (std::size_t at = 0; at < frontier.size() && order.size() < end; ++at) {
+        const std::size_t c = frontier[at];
+        if (!taken[c]) {
+          taken[c] = 1;
+          order.push_back(c);
+        }
+        for (std::size_t e = first[c]; e < first[c + 1]; ++e) {
+          const auto t = static_cast<std::size_t>(touching[e].second);
+          if (seen[t] != b) {
+            seen[t] = b;
+            frontier.push_back(t);
+          }
+        }
+      }
+    }
+  }
+  return order;
+}
+
 }  // namespace
 
 std::vector<double> geodesic_distances(const UndirectedGraph& g, std::int64_t source, double width) {
@@ -429,12 +497,9 @@ GeodesicHistogram geodesic_histogram(const Context& ctx, const UndirectedGraph& 
 
   BucketSearch dijkstra(graph, bucket_width(graph, order.front(), kBuckets), kBuckets + 1);
   // This rank's sources in the search's (breadth-first) numbering, so that a batch's sixteen are near one
-  // another; the sums below run in this order.
-  {
-    std::vector<std::size_t> perm(sources.size());
-    for (std::size_t q = 0; q < perm.size(); ++q) perm[q] = q;
-    std::stable_sort(perm.begin(), perm.end(),
-                     [&](std::size_t a, std::size_t b) { return dijkstra.position(sources[a]) < dijkstra.position(sources[b]); });
+  // another (all points as sources: consecutive numbers are neighbours); sampled sources are then grouped
+  // into batches of nearby ones (batched_order). The sums below run in this order.
+  const auto reorder = [&](const std::vector<std::size_t>& perm) {
     std::vector<std::int64_t> s2(sources.size()), g2(group.size());
     for (std::size_t q = 0; q < perm.size(); ++q) {
       s2[q] = sources[perm[q]];
@@ -442,7 +507,16 @@ GeodesicHistogram geodesic_histogram(const Context& ctx, const UndirectedGraph& 
     }
     sources.swap(s2);
     group.swap(g2);
+  };
+  {
+    std::vector<std::size_t> perm(sources.size());
+    for (std::size_t q = 0; q < perm.size(); ++q) perm[q] = q;
+    std::stable_sort(perm.begin(), perm.end(),
+                     [&](std::size_t a, std::size_t b) { return dijkstra.position(sources[a]) < dijkstra.position(sources[b]); });
+    reorder(perm);
   }
+  if (h.sampled)  // in every mode, so that the sums' order, and so their bits, do not depend on the machine
+    reorder(batched_order(graph, sources, BucketSearch::kLanes));
   // visit(s, distance) for each of this rank's sources in turn, distance(j) its distance to point j: sixteen
   // sources a search where AVX-512 is available, else one.
   const bool batched = search == GeodesicSearch::batched_where_supported && BucketSearch::batch_supported();
