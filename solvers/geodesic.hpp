@@ -29,10 +29,11 @@
 //
 // Distribution: the graph (N k edges) is replicated; Dijkstra sources are dealt to ranks cyclically (the
 // q-th source, in point order or draw order, to rank q mod P: a source's pair count N - i falls with i). Each rank accumulates its sources' pair
-// statistics; a rank searches its sources in the breadth-first numbering of the graph, sixteen at a time where
-// it can (GeodesicSearch below). The histogram range (smallest and largest distance over all pairs) is reduced
-// first, then the counts. Memory per rank: the graph and Dijkstra's state, O(N k) (the sixteen-source search's
-// distances and keys: 136 N bytes); plus, to avoid a second Dijkstra
+// statistics; a rank searches its sources in the breadth-first numbering of the graph, sampled ones grouped into
+// batches of nearby sources, sixteen at a time where it can (GeodesicSearch below). The histogram range
+// (smallest and largest distance over all pairs) is reduced first, then the counts. Memory per rank: the graph
+// and Dijkstra's state, O(N k) (the sixteen-source search's distances and keys: 136 N bytes; the grouping of
+// sampled sources, before the searches: 16 N bytes and 16 per edge between groups); plus, to avoid a second Dijkstra
 // pass, the rank's own pair distances when they fit in `store_bytes` (8 bytes a pair, about N^2 / 2P);
 // otherwise the sources are run twice (first for the range, then for the counts).
 #include <cstdint>
