@@ -341,8 +341,9 @@ std::vector<double> chunked_dots(KnnMetric metric, const Matrix& x, const PointT
 }
 
 // One point's values over this rank's neurons: how many are NaN or infinite, and the smallest and largest
-// of the others (infinity and -infinity when there are none). Compiled for AVX2 and AVX-512 as well: the
-// count and the extremes do not depend on the order they are taken in.
+// value (NaNs left out; meaningful only when the count is 0, which knn_graph requires before using them).
+// Compiled for AVX2 and AVX-512 as well: the count and the extremes do not depend on the order they are
+// taken in.
 struct ColumnScan {
   std::int64_t non_finite = 0;
   double lowest = std::numeric_limits<double>::infinity(), highest = -std::numeric_limits<double>::infinity();
@@ -368,13 +369,11 @@ __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) Co
     c.lowest = std::min(c.lowest, lo[l]);
     c.highest = std::max(c.highest, hi[l]);
   }
-  for (; r < n; ++r) {
-    if (!std::isfinite(v[r])) {
-      ++c.non_finite;
-      continue;
-    }
-    c.lowest = std::min(c.lowest, v[r]);
-    c.highest = std::max(c.highest, v[r]);
+  for (; r < n; ++r) {  // the same tests as the lanes'
+    const double x = v[r], z = x - x;
+    c.non_finite += z != z ? 1 : 0;
+    c.lowest = x < c.lowest ? x : c.lowest;
+    c.highest = x > c.highest ? x : c.highest;
   }
   return c;
 }
