@@ -239,18 +239,23 @@ TEST_F(DimensionTest, Float32ProductsScaleTinyAndHugeValues) {
   }
 }
 
+// The bad value among 5 neurons, and among 20 at neuron 1 and 18: at 1 rank, in the scan's 8-value lanes
+// and in its scalar tail.
 TEST_F(DimensionTest, KnnRefusesNonFiniteValues) {
-  for (double bad : {std::numeric_limits<double>::quiet_NaN(), std::numeric_limits<double>::infinity()}) {
-    const Matrix block = local_points(ctx, 5, 8, [bad](std::int64_t c, std::int64_t p) { return c == 4 && p == 6 ? bad : messy(c, p); });
-    for (KnnProducts products : {KnnProducts::float32, KnnProducts::float64}) {
-      try {
-        knn_graph(ctx, block, 3, KnnMetric::euclidean, 512, {}, products);
-        ADD_FAILURE() << "no error for " << bad;
-      } catch (const InputError& e) {
-        EXPECT_NE(std::string(e.what()).find("first: point 6"), std::string::npos) << e.what();
+  for (const auto& [dims, at] : {std::pair<std::int64_t, std::int64_t>{5, 4}, {20, 1}, {20, 18}})
+    for (double bad : {std::numeric_limits<double>::quiet_NaN(), std::numeric_limits<double>::infinity(),
+                       -std::numeric_limits<double>::infinity()}) {
+      const Matrix block =
+          local_points(ctx, dims, 8, [bad, at](std::int64_t c, std::int64_t p) { return c == at && p == 6 ? bad : messy(c, p); });
+      for (KnnProducts products : {KnnProducts::float32, KnnProducts::float64}) {
+        try {
+          knn_graph(ctx, block, 3, KnnMetric::euclidean, 512, {}, products);
+          ADD_FAILURE() << "no error for " << bad << " at neuron " << at << " of " << dims;
+        } catch (const InputError& e) {
+          EXPECT_NE(std::string(e.what()).find("first: point 6"), std::string::npos) << e.what();
+        }
       }
     }
-  }
 }
 
 TEST_F(DimensionTest, KnnRefusesKAtLeastThePointCountAndZeroNormPoints) {
