@@ -125,7 +125,8 @@ CvpcaResult cross_validated_spectrum(const Context& ctx, const Matrix& repeats, 
     // summing the tables over ranks assembles them exactly.
     int mine = 0;
     for (int p = ctx.rank(); p < out.passes; p += ctx.size()) ++mine;
-    Progress progress(fmt::format("cvPCA passes on rank 0 ({} of {} over {} ranks)", mine, out.passes, ctx.size()),
+    Progress progress(fmt::format("cvPCA passes on rank 0 ({} of {} over {} rank{})", mine, out.passes, ctx.size(),
+                                  ctx.size() == 1 ? "" : "s"),
                       static_cast<std::size_t>(mine));
     for (int p = ctx.rank(); p < out.passes; p += ctx.size()) {
       lapack_pass(g, out.swapped.data() + static_cast<std::size_t>(p) * static_cast<std::size_t>(s), out.components,

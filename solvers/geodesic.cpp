@@ -550,8 +550,8 @@ GeodesicHistogram geodesic_histogram(const Context& ctx, const UndirectedGraph& 
   // Per group (sampled): sum, sum of squares and pairs, for the groups' means and s.d.
   std::vector<double> gmom(static_cast<std::size_t>(3 * groups), 0.0);
   {
-    Progress progress(fmt::format("geodesic distances ({} {}sources over {} ranks)", h.sources, h.sampled ? "sampled " : "",
-                                  ctx.size()),
+    Progress progress(fmt::format("geodesic distances ({} {}sources over {} rank{})", h.sources, h.sampled ? "sampled " : "",
+                                  ctx.size(), ctx.size() == 1 ? "" : "s"),
                       sources.size());
     each_source(progress, [&](std::size_t s, const auto& d) {
       const std::int64_t i = sources[s];

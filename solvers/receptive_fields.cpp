@@ -172,6 +172,9 @@ RfFit fit_receptive_fields(const Context& ctx, const Matrix& repeats, const Matr
   // same input as a replicated run, so the numbers do not depend on the rank count.
   const std::int64_t k = std::min({options.response_pcs, neurons, s});
   fit.response_pcs = k;
+  if (k < options.response_pcs)
+    log::warn_once("rf: response_pcs = {} but {} neurons and {} images allow {}: using {}", options.response_pcs, neurons, s,
+                   k, k);
   Matrix gram_y = allreduced_gram(ctx, y);
   phase.done(fmt::format("response Gram, {} x {} over {} neurons", s, s, neurons));
   std::vector<double> xbar(static_cast<std::size_t>(p), 0.0);
@@ -229,6 +232,9 @@ RfFit fit_receptive_fields(const Context& ctx, const Matrix& repeats, const Matr
   const std::vector<double> sv = thin_svd(kmat, dvec, et);
   const auto kk = static_cast<std::int64_t>(sv.size());
   fit.rank = std::min(options.rank, kk);
+  if (fit.rank < options.rank)
+    log::warn_once("rf: rank = {} but there are {} canonical components ({} response PCs, {} train images): using rank {}",
+                   options.rank, kk, k, ntr, fit.rank);
   const std::int64_t rank = fit.rank;
   for (std::int64_t j = 0; j < kk; ++j)
     fit.component_r2.push_back(pc_var > 0 ? sv[static_cast<std::size_t>(j)] * sv[static_cast<std::size_t>(j)] / pc_var : kNaN);

@@ -172,6 +172,10 @@ TEST(Failures, RfRefusesBadImagesAndSurvivesTinyRecordings) {
   ASSERT_EQ(popcode(1, "simulate --out " + tiny + " --neurons 2 --images 40 --height 12 --width 20").code, 0);
   const Outcome o = popcode(3, "rf --in " + tiny + " --out " + tiny_res + " --set preprocess.spont_pcs=1");
   ASSERT_EQ(o.code, 0) << o.output;
+  // The defaults (100 response PCs, rank 25) are more than two neurons allow: each cut is said, once.
+  EXPECT_TRUE(contains(o.output, "rf: response_pcs = 100 but 2 neurons and 40 images allow 2: using 2")) << o.output;
+  EXPECT_TRUE(contains(o.output, "rf: rank = 25 but there are 2 canonical components (2 response PCs, 20 train images): "
+                                 "using rank 2")) << o.output;
   h5::File f = open(tiny_res);
   EXPECT_EQ(h5::read_all<double>(f, "/rf/centre_x").size(), 2u);
   EXPECT_EQ(h5::shape_of(f, "/rf/rrr/rf").dims, (std::vector<std::int64_t>{2, 240}));
