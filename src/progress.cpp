@@ -9,6 +9,10 @@
 
 namespace popcode {
 
+namespace {
+constexpr double kQuietStart = 1.0;  // seconds before the first 10% line (see the header)
+}  // namespace
+
 std::string format_duration(double s) {
   if (s < 60) return fmt::format("{:.1f} s", s);
   if (s < 3600) return fmt::format("{} min {:02d} s", static_cast<int>(s / 60), static_cast<int>(s) % 60);
@@ -28,8 +32,9 @@ void Progress::advance(std::size_t units) {
   if (!log::is_root() || log::level() == log::Level::quiet || finished_) return;
   const auto now = std::chrono::steady_clock::now();
   const double since = std::chrono::duration<double>(now - last_print_).count();
+  const double running = std::chrono::duration<double>(now - start_).count();
   const int decile = total_ > 0 ? static_cast<int>(10 * done_ / total_) : 10;
-  const bool due = tty_ ? since >= 0.2 : (since >= interval_ || decile > last_decile_);
+  const bool due = tty_ ? since >= 0.2 : (since >= interval_ || (decile > last_decile_ && running >= kQuietStart));
   if (due && done_ < total_) {
     last_decile_ = decile;
     last_print_ = now;

@@ -1,7 +1,8 @@
 #pragma once
 // Progress reporting for long stages, printed by rank 0 with elapsed time and an ETA.
-// On a terminal one line is updated in place; otherwise (files, Slurm logs) plain lines are printed at
-// most every `interval` seconds and at every 10% step, so logs stay short and grep-able.
+// On a terminal one line is updated in place; otherwise (files, Slurm logs) a plain line is printed when
+// `interval` seconds have passed since the last one and at every 10% step, so logs stay short and grep-able.
+// The 10% lines start once the work has run for a second: work that ends sooner logs only its final line.
 #include <chrono>
 #include <cstddef>
 #include <string>
