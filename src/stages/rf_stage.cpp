@@ -1,10 +1,8 @@
 // Stage `rf`: linear receptive fields (reduced-rank regression as the anchor's fitLowRankRFs/CanonCor2, ridge
 // and the response-weighted average; solvers/receptive_fields.hpp), their centres, the retinotopic map of
 // centre against cortical position, and, on simulated recordings, the agreement with the planted Gabor
-// filters. Writes /rf.
-//
-// Not yet here (issue 3): the anchor's Gabor fits (fitGaborRFs.m: 7,168 Gabors per centre on a grid of
-// centres, simple + complex model with c >= 0).
+// filters; with `gabor_fit`, the anchor's Gabor fits (fitGaborRFs.m: simple + complex model with c >= 0 over a
+// grid of Gabors and centres; solvers/gabor_fit.hpp) into /rf/gabor. Writes /rf.
 #include <fmt/format.h>
 
 #include <algorithm>

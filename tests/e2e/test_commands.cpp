@@ -13,6 +13,68 @@
 namespace popcode::e2e {
 namespace {
 
+// The names docs/results.md gives in backticks, as patterns: "{a,b}" is either, "*" and "<name>" stand for any
+// text within one path component (e.g. `truth/corr_{rrr,ridge,sta}`, `different_*`, `k<k>_status`).
+std::vector<std::regex> documented_names(const std::string& markdown) {
+  std::vector<std::regex> out;
+  for (std::size_t open = markdown.find('`'); open != std::string::npos; open = markdown.find('`', open + 1)) {
+    const std::size_t close = markdown.find('`', open + 1);
+    if (close == std::string::npos) break;
+    const std::string token = markdown.substr(open + 1, close - open - 1);
+    open = close;
+    if (token.empty()) continue;
+    std::string re;
+    int braces = 0;
+    for (std::size_t i = 0; i < token.size(); ++i) {
+      const char c = token[i];
+      if (c == '{') {
+        ++braces;
+        re += '(';
+      } else if (c == '}' && braces > 0) {
+        --braces;
+        re += ')';
+      } else if (c == ',' && braces > 0) {
+        re += '|';
+      } else if (c == '*') {
+        re += "[^/]*";
+      } else if (c == '<' && token.find('>', i) != std::string::npos) {
+        i = token.find('>', i);
+        re += "[^/]+";
+      } else {
+        if (std::string_view(".^$|()[]{}*+?\\").find(c) != std::string_view::npos) re += '\\';
+        re += c;
+      }
+    }
+    if (braces == 0) out.emplace_back(re);
+  }
+  return out;
+}
+
+// Whether the last one, two, three or four components of `path` match a documented name.
+bool is_documented(const std::string& path, const std::vector<std::regex>& names) {
+  std::size_t cut = path.size();
+  for (int parts = 1; parts <= 4; ++parts) {
+    cut = path.rfind('/', cut == 0 ? 0 : cut - 1);
+    if (cut == std::string::npos) return false;
+    const std::string tail = path.substr(cut + 1);
+    for (const std::regex& re : names)
+      if (std::regex_match(tail, re)) return true;
+    if (cut == 0) return false;
+  }
+  return false;
+}
+
+// Every dataset in `results` is named in the results guide (docs/results.md), so that an h5py user can look it up.
+void expect_documented(const std::string& results) {
+  std::ifstream guide(std::string(POPCODE_SOURCE_DIR) + "/docs/results.md");
+  const std::vector<std::regex> names = documented_names(std::string(std::istreambuf_iterator<char>(guide), {}));
+  ASSERT_GT(names.size(), 100u);
+  h5::File f = open(results);
+  const std::vector<std::string> datasets = datasets_under(f, "/");
+  EXPECT_GT(datasets.size(), 100u);
+  for (const std::string& d : datasets) EXPECT_TRUE(is_documented(d, names)) << d << " is not in docs/results.md";
+}
+
 double parse_alpha(const std::string& out) {
   std::smatch m;
   static const std::regex re("alpha=([-+0-9.eE]+)");
@@ -173,6 +235,29 @@ TEST(Commands, DemoJobFinishesInUnderTwoMinutes) {
   const std::string res = dir.file("demo_results.h5");
   EXPECT_EQ(status_of(res), "complete");
   EXPECT_NEAR(scalar(res, "/spectrum/alpha"), scalar(res, "/truth/alpha_signal"), 0.1);
+  expect_documented(res);  // the optional outputs: OptionalOutputsAreDocumentedToo
+}
+
+// What the demo leaves out: co-clustering, the Gabor fits, sampled Dijkstra sources and the MLP decoder, on a
+// small recording. (decode-orientation and decode-spatial need other recordings: tests/peer checks their files.)
+TEST(Commands, OptionalOutputsAreDocumentedToo) {
+  TempDir dir;
+  const std::string job = simulate_job(
+      dir, "optional", "neurons = 300\nimages = 120\nheight = 12\nwidth = 16\nspont_timepoints = 300\nseed = 3",
+      "nshuff = 2", ", \"dimension\", \"dimension-spont\", \"cluster\", \"rf\", \"decode-category\"",
+      "[preprocess]\nspont_pcs = 4\n[dimension]\nsources = 40\nsource_groups = 4\n[dimension-spont]\nsources = 40\n"
+      "source_groups = 4\n[cluster]\nk = 3\ncocluster_k = 3\nbicluster_k = 3\n[rf]\ngabor_fit = true\n"
+      "gabor_frequencies = \"0.09\"\ngabor_sizes = \"2\"\ngabor_ratios = \"1\"\ngabor_orientations = 2\ngabor_phases = 2\n"
+      "gabor_row_offsets = \"0\"\ngabor_col_offsets = \"0\"\n[decode-category]\nmodel = \"mlp\"\nhidden = \"8\"\n"
+      "folds = 2\nepochs = 1\n");
+  const Outcome o = popcode(2, "run " + job);
+  ASSERT_EQ(o.code, 0) << o.output;
+  const std::string res = dir.file("optional_res.h5");
+  h5::File f = open(res);
+  for (const char* group : {"/cluster/cocluster", "/cluster/bicluster", "/rf/gabor", "/dimension/k9/histogram/count_se",
+                            "/decode_category"})
+    ASSERT_TRUE(h5::exists(f, group)) << group << " missing: the job no longer writes what this test is for";
+  expect_documented(res);
 }
 
 }  // namespace
