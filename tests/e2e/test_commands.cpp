@@ -2,6 +2,7 @@
 // and provenance, help and usage errors, and the embedded default job.
 #include <chrono>
 #include <fstream>
+#include <map>
 #include <regex>
 
 #include "e2e/e2e_util.hpp"
@@ -65,6 +66,30 @@ bool is_documented(const std::string& path, const std::vector<std::regex>& names
 }
 
 // Every dataset in `results` is named in the results guide (docs/results.md), so that an h5py user can look it up.
+// Every attribute name in the file but `description`, with the object that carries it (one entry per name).
+std::map<std::string, std::string> attribute_names(const h5::File& f) {
+  std::map<std::string, std::string> out;
+  struct Visit {
+    std::map<std::string, std::string>* out;
+    std::string object;
+  } v{&out, ""};
+  H5Ovisit(f.id(), H5_INDEX_NAME, H5_ITER_INC,
+           [](hid_t root, const char* name, const H5O_info_t*, void* data) -> herr_t {
+             auto* visit = static_cast<Visit*>(data);
+             h5::Handle object(H5Oopen(root, name, H5P_DEFAULT));
+             visit->object = std::string("/") + (std::string(name) == "." ? "" : name);
+             hsize_t at = 0;
+             const auto collect = [](hid_t, const char* attribute, const H5A_info_t*, void* d) -> herr_t {
+               auto* seen = static_cast<Visit*>(d);
+               if (std::string(attribute) != "description") seen->out->emplace(attribute, seen->object);
+               return 0;
+             };
+             return H5Aiterate2(object.id(), H5_INDEX_NAME, H5_ITER_INC, &at, collect, data) < 0 ? -1 : 0;
+           },
+           &v);
+  return out;
+}
+
 // `at_least` guards against a check that passes because it found nothing.
 void expect_documented(const std::string& results, std::size_t at_least) {
   std::ifstream guide(std::string(POPCODE_SOURCE_DIR) + "/docs/results.md");
@@ -74,6 +99,11 @@ void expect_documented(const std::string& results, std::size_t at_least) {
   const std::vector<std::string> datasets = datasets_under(f, "/");
   EXPECT_GE(datasets.size(), at_least);
   for (const std::string& d : datasets) EXPECT_TRUE(is_documented(d, names)) << d << " is not in docs/results.md";
+  // Attributes (options, counts, provenance) by name alone.
+  const auto attributes = attribute_names(f);
+  EXPECT_GE(attributes.size(), 10u);
+  for (const auto& [name, object] : attributes)
+    EXPECT_TRUE(is_documented("/" + name, names)) << "attribute " << name << " of " << object << " is not in docs/results.md";
 }
 
 double parse_alpha(const std::string& out) {
