@@ -21,8 +21,9 @@ std::vector<std::regex> documented_names(const std::string& markdown) {
   for (std::size_t open = markdown.find('`'); open != std::string::npos; open = markdown.find('`', open + 1)) {
     const std::size_t close = markdown.find('`', open + 1);
     if (close == std::string::npos) break;
-    const std::string token = markdown.substr(open + 1, close - open - 1);
+    std::string token = markdown.substr(open + 1, close - open - 1);
     open = close;
+    if (!token.empty() && token[0] == '/') token.erase(0, 1);  // `/responses` names the dataset `responses`
     if (token.empty()) continue;
     std::string re;
     int braces = 0;
@@ -91,19 +92,25 @@ std::map<std::string, std::string> attribute_names(const h5::File& f) {
 }
 
 // `at_least` guards against a check that passes because it found nothing.
-void expect_documented(const std::string& results, std::size_t at_least) {
-  std::ifstream guide(std::string(POPCODE_SOURCE_DIR) + "/docs/results.md");
-  const std::vector<std::regex> names = documented_names(std::string(std::istreambuf_iterator<char>(guide), {}));
-  ASSERT_GT(names.size(), 100u);
+void expect_documented(const std::string& results, std::size_t at_least,
+                       const std::vector<std::string>& docs = {"docs/results.md"}) {
+  std::string text, doc;
+  for (const std::string& d : docs) {
+    std::ifstream guide(std::string(POPCODE_SOURCE_DIR) + "/" + d);
+    text += std::string(std::istreambuf_iterator<char>(guide), {}) + "\n";
+    doc += (doc.empty() ? "" : " or ") + d;
+  }
+  const std::vector<std::regex> names = documented_names(text);
+  ASSERT_GT(names.size(), 20u) << doc;
   h5::File f = open(results);
   const std::vector<std::string> datasets = datasets_under(f, "/");
   EXPECT_GE(datasets.size(), at_least);
-  for (const std::string& d : datasets) EXPECT_TRUE(is_documented(d, names)) << d << " is not in docs/results.md";
+  for (const std::string& d : datasets) EXPECT_TRUE(is_documented(d, names)) << d << " is not in " << doc;
   // Attributes (options, counts, provenance) by name alone.
   const auto attributes = attribute_names(f);
   EXPECT_GE(attributes.size(), 10u);
   for (const auto& [name, object] : attributes)
-    EXPECT_TRUE(is_documented("/" + name, names)) << "attribute " << name << " of " << object << " is not in docs/results.md";
+    EXPECT_TRUE(is_documented("/" + name, names)) << "attribute " << name << " of " << object << " is not in " << doc;
 }
 
 double parse_alpha(const std::string& out) {
@@ -302,6 +309,9 @@ TEST(Commands, OptionalOutputsAreDocumentedToo) {
     ASSERT_TRUE(h5::exists(gf, "/decode_orientation")) << "the job no longer writes what this test is for";
   }
   expect_documented(gres, 40);
+  // The simulated recordings themselves, against the recording format and the simulator's page.
+  expect_documented(dir.file("optional_rec.h5"), 10, {"docs/format.md", "docs/simulator.md"});
+  expect_documented(dir.file("gratings_rec.h5"), 10, {"docs/format.md", "docs/simulator.md"});
 }
 
 }  // namespace
