@@ -90,7 +90,7 @@ int run_cli(const Context& ctx, int argc, char** argv) {
   pl->add_option("--range", range, "A:B, 1-based PCs inclusive (default 11:min(500, K-2))");
   std::vector<std::string> summary_files;
   std::string summary_out;
-  CLI::App* summarize = app.add_subcommand("summarize", "one CSV row per results file (status, alpha, ...); exit 3 if any is incomplete");
+  CLI::App* summarize = app.add_subcommand("summarize", "one CSV row per results file (status, alpha, wall time, each stage's headline numbers); exit 3 if any is incomplete");
   summarize->add_option("results", summary_files, "results files")->required();
   summarize->add_option("--out", summary_out, "CSV file (default: standard output)");
   CLI::App* info = app.add_subcommand("info", "print versions and build configuration");

@@ -1,9 +1,11 @@
 // `popcode summarize RESULTS.h5... [--out summary.csv]`: one CSV row per results file, for nightly runs
-// and array jobs. Exits 3 when any file is unreadable or not complete (its row says why).
+// and array jobs: the spectrum, the job's wall time, then one or two headline numbers per analysis stage
+// (kHeadlines). Exits 3 when any file is unreadable or not complete (its row says why).
 #include <fmt/format.h>
 
 #include <cstdio>
 #include <fstream>
+#include <iterator>
 
 #include "io/h5.hpp"
 #include "src/cli.hpp"
@@ -19,9 +21,36 @@ std::string csv_field(std::string s) {
   return out + "\"";
 }
 
+// The headline number of each analysis stage, after the spectrum's columns: (column, dataset). A stage's
+// columns stay empty unless its group is complete.
+struct Headline {
+  const char* column;
+  const char* dataset;
+};
+constexpr Headline kHeadlines[] = {
+    {"distances_d_prime", "/distances/zscored/d_prime"},
+    {"distances_auc", "/distances/zscored/auc"},
+    {"identity_accuracy", "/decode_identity/accuracy"},
+    {"dimension_d_fit_k9", "/dimension/k9/d_fit"},
+    {"dimension_two_nn", "/dimension/two_nn/dimension"},
+    {"spont_d_fit_k9", "/dimension_spont/k9/d_fit"},
+    {"cluster_repeat_agreement", "/cluster/repeat_agreement"},
+    {"cluster_ari_classes", "/cluster/ari_classes"},
+    {"rf_rrr_normalized_ve", "/rf/rrr/normalized_variance_explained"},
+    {"rf_ridge_normalized_ve", "/rf/ridge/normalized_variance_explained"},
+    {"category_balanced_accuracy", "/decode_category/balanced_accuracy"},
+};
+constexpr std::size_t kFixedColumns = 11;
+
+std::string header() {
+  std::string h = "file,status,recording,neurons,stimuli,alpha,fit_first,fit_last,mean_signal_fraction,truth_alpha,wall_s";
+  for (const Headline& c : kHeadlines) h += std::string(",") + c.column;
+  return h + "\n";
+}
+
 // The row for one file; `complete` tells whether the job finished.
 std::string summary_row(const std::string& path, bool* complete) {
-  std::vector<std::string> f(11);
+  std::vector<std::string> f(kFixedColumns + std::size(kHeadlines));
   f[0] = path;
   *complete = false;
   try {
@@ -49,6 +78,12 @@ std::string summary_row(const std::string& path, bool* complete) {
       }
       f[10] = fmt::format("{:.2f}", wall);
     }
+    for (std::size_t i = 0; i < std::size(kHeadlines); ++i) {
+      const std::string dataset = kHeadlines[i].dataset;
+      const std::string group = dataset.substr(0, dataset.find('/', 1));
+      if (!h5::exists(file, dataset) || !h5::has_attribute(file, group, "complete")) continue;
+      f[kFixedColumns + i] = fmt::format("{:.10g}", h5::read_scalar(file, dataset));
+    }
   } catch (const Error& e) {
     f[1] = fmt::format("unreadable: {}", e.what());
   }
@@ -62,7 +97,7 @@ std::string summary_row(const std::string& path, bool* complete) {
 int summarize_command(const Context& ctx, const std::vector<std::string>& files, const std::string& out) {
   int incomplete = 0;
   if (ctx.root()) {
-    std::string text = "file,status,recording,neurons,stimuli,alpha,fit_first,fit_last,mean_signal_fraction,truth_alpha,wall_s\n";
+    std::string text = header();
     for (const auto& path : files) {
       bool complete = false;
       text += summary_row(path, &complete) + "\n";

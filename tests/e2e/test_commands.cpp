@@ -1,9 +1,11 @@
 // The command line as users meet it: `powerlaw` against the published known answers, `run` with restart
 // and provenance, help and usage errors, and the embedded default job.
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <map>
 #include <regex>
+#include <sstream>
 
 #include "e2e/e2e_util.hpp"
 
@@ -274,6 +276,46 @@ TEST(Commands, DemoJobFinishesInUnderTwoMinutes) {
   EXPECT_EQ(status_of(res), "complete");
   EXPECT_NEAR(scalar(res, "/spectrum/alpha"), scalar(res, "/truth/alpha_signal"), 0.1);
   expect_documented(res, 300);  // the optional outputs: OptionalOutputsAreDocumentedToo
+
+  // `summarize` gives each stage's headline number: every column filled, and equal to the dataset it names.
+  const Outcome sum = popcode(1, "summarize " + res);
+  ASSERT_EQ(sum.code, 0) << sum.output;
+  const auto split = [](const std::string& line) {
+    std::vector<std::string> out(1);
+    for (char c : line) {
+      if (c == ',') {
+        out.emplace_back();
+      } else {
+        out.back().push_back(c);
+      }
+    }
+    return out;
+  };
+  std::istringstream lines(sum.output);
+  std::string head_line, row_line;
+  while (std::getline(lines, head_line) && head_line.rfind("file,", 0) != 0) {
+  }
+  ASSERT_TRUE(std::getline(lines, row_line)) << sum.output;
+  const auto head = split(head_line), row = split(row_line);
+  ASSERT_EQ(head.size(), row.size()) << sum.output;
+  const std::vector<std::pair<std::string, std::string>> headline = {
+      {"alpha", "/spectrum/alpha"},
+      {"distances_d_prime", "/distances/zscored/d_prime"},
+      {"identity_accuracy", "/decode_identity/accuracy"},
+      {"dimension_d_fit_k9", "/dimension/k9/d_fit"},
+      {"spont_d_fit_k9", "/dimension_spont/k9/d_fit"},
+      {"cluster_repeat_agreement", "/cluster/repeat_agreement"},
+      {"rf_rrr_normalized_ve", "/rf/rrr/normalized_variance_explained"},
+      {"category_balanced_accuracy", "/decode_category/balanced_accuracy"}};
+  for (const auto& [column, dataset] : headline) {
+    const auto at = std::find(head.begin(), head.end(), column);
+    ASSERT_NE(at, head.end()) << column << " is not a column: " << head_line;
+    const std::string& cell = row[static_cast<std::size_t>(at - head.begin())];
+    ASSERT_FALSE(cell.empty()) << column << " is empty: " << row_line;
+    const double want = scalar(res, dataset);
+    EXPECT_NEAR(std::stod(cell), want, 1e-9 * std::max(1.0, std::abs(want))) << column;
+  }
+  for (std::size_t i = 0; i < row.size(); ++i) EXPECT_FALSE(row[i].empty()) << head[i] << " is empty: " << row_line;
 }
 
 // What the demo leaves out, on small recordings: co-clustering, the Gabor fits, sampled Dijkstra sources, the MLP
