@@ -1,5 +1,6 @@
 // The command line as users meet it: `powerlaw` against the published known answers, `run` with restart
-// and provenance, help and usage errors, and the embedded default job.
+// and provenance, help and usage errors, the embedded default job and `summarize` of its results, and the
+// guides (docs/results.md, format.md, simulator.md) against every dataset and attribute the jobs write.
 #include <algorithm>
 #include <chrono>
 #include <fstream>
@@ -16,7 +17,7 @@
 namespace popcode::e2e {
 namespace {
 
-// The names docs/results.md gives in backticks, as patterns: "{a,b}" is either, "*" and "<name>" stand for any
+// The names a guide gives in backticks, as patterns: "{a,b}" is either, "*" and "<name>" stand for any
 // text within one path component (e.g. `truth/corr_{rrr,ridge,sta}`, `different_*`, `k<k>_status`).
 std::vector<std::regex> documented_names(const std::string& markdown) {
   std::vector<std::regex> out;
@@ -68,7 +69,6 @@ bool is_documented(const std::string& path, const std::vector<std::regex>& names
   return false;
 }
 
-// Every dataset in `results` is named in the results guide (docs/results.md), so that an h5py user can look it up.
 // Every attribute name in the file but `description`, with the object that carries it (one entry per name).
 std::map<std::string, std::string> attribute_names(const h5::File& f) {
   std::map<std::string, std::string> out;
@@ -93,8 +93,9 @@ std::map<std::string, std::string> attribute_names(const h5::File& f) {
   return out;
 }
 
-// `at_least` guards against a check that passes because it found nothing.
-void expect_documented(const std::string& results, std::size_t at_least,
+// Every dataset and attribute name in `file` is named in one of the guides `docs`, so that an h5py user can look
+// it up. `at_least` datasets are expected: a check that found nothing would pass.
+void expect_documented(const std::string& file, std::size_t at_least,
                        const std::vector<std::string>& docs = {"docs/results.md"}) {
   std::string text, doc;
   for (const std::string& d : docs) {
@@ -104,7 +105,7 @@ void expect_documented(const std::string& results, std::size_t at_least,
   }
   const std::vector<std::regex> names = documented_names(text);
   ASSERT_GT(names.size(), 20u) << doc;
-  h5::File f = open(results);
+  h5::File f = open(file);
   const std::vector<std::string> datasets = datasets_under(f, "/");
   EXPECT_GE(datasets.size(), at_least);
   for (const std::string& d : datasets) EXPECT_TRUE(is_documented(d, names)) << d << " is not in " << doc;
@@ -275,7 +276,7 @@ TEST(Commands, DemoJobFinishesInUnderTwoMinutes) {
   const std::string res = dir.file("demo_results.h5");
   EXPECT_EQ(status_of(res), "complete");
   EXPECT_NEAR(scalar(res, "/spectrum/alpha"), scalar(res, "/truth/alpha_signal"), 0.1);
-  expect_documented(res, 300);  // the optional outputs: OptionalOutputsAreDocumentedToo
+  expect_documented(res, 300);  // what the demo does not write: OptionalOutputsAreDocumentedToo
 
   // `summarize` gives each stage's headline number: every column filled, and equal to the dataset it names.
   const Outcome sum = popcode(1, "summarize " + res);
@@ -319,7 +320,7 @@ TEST(Commands, DemoJobFinishesInUnderTwoMinutes) {
 }
 
 // What the demo leaves out, on small recordings: co-clustering, the Gabor fits, sampled Dijkstra sources, the MLP
-// category decoder, and the orientation and spatial decoders (on gratings).
+// category decoder, the spatial CNN, and (on gratings) the orientation decoder.
 TEST(Commands, OptionalOutputsAreDocumentedToo) {
   TempDir dir;
   const std::string job = simulate_job(
@@ -333,10 +334,12 @@ TEST(Commands, OptionalOutputsAreDocumentedToo) {
   const Outcome o = popcode(2, "run " + job);
   ASSERT_EQ(o.code, 0) << o.output;
   const std::string res = dir.file("optional_res.h5");
-  h5::File f = open(res);
-  for (const char* group : {"/cluster/cocluster", "/cluster/bicluster", "/rf/gabor", "/dimension/k9/histogram/count_se",
-                            "/decode_category", "/decode_spatial"})
-    ASSERT_TRUE(h5::exists(f, group)) << group << " missing: the job no longer writes what this test is for";
+  {
+    h5::File f = open(res);
+    for (const char* group : {"/cluster/cocluster", "/cluster/bicluster", "/rf/gabor", "/dimension/k9/histogram/count_se",
+                              "/decode_category", "/decode_spatial"})
+      ASSERT_TRUE(h5::exists(f, group)) << group << " missing: the job no longer writes what this test is for";
+  }
   expect_documented(res, 200);
   // The orientation decoder, on gratings.
   const std::string gratings = simulate_job(
