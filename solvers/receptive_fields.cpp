@@ -238,19 +238,20 @@ RfFit fit_receptive_fields(const Context& ctx, const Matrix& repeats, const Matr
   const std::int64_t rank = fit.rank;
   for (std::int64_t j = 0; j < kk; ++j)
     fit.component_r2.push_back(pc_var > 0 ? sv[static_cast<std::size_t>(j)] * sv[static_cast<std::size_t>(j)] / pc_var : kNaN);
-  // a = D s (k x rank); b = W diag(d) E (P x rank).
-  Matrix a(k, rank), wd = wpix, b(p, rank);
+  // a = D s (k x rank); b = W diag(d) E (P x rank), with diag(d) applied to the small E^T (rows: components).
+  Matrix a(k, rank), b(p, rank);
   for (std::int64_t c = 0; c < rank; ++c)
     for (std::int64_t i = 0; i < k; ++i) a(i, c) = dvec(i, c) * sv[static_cast<std::size_t>(c)];
   for (std::int64_t j = 0; j < r; ++j)
-    for (double& v : wd.col(j)) v *= d[static_cast<std::size_t>(j)];
-  gemm_raw(Trans::no, Trans::yes, p, rank, r, 1.0, wd.data(), p, et.data(), et.rows(), 0.0, b.data(), p);
+    for (double& v : et.col(j)) v *= d[static_cast<std::size_t>(j)];
+  gemm_raw(Trans::no, Trans::yes, p, rank, r, 1.0, wpix.data(), p, et.data(), et.rows(), 0.0, b.data(), p);
 
-  // Test images (uncentred, as the anchor's prediction X' rfN C').
-  Matrix xte(p, nte);
-  for (std::int64_t j = 0; j < nte; ++j) std::copy_n(images.col(ntr + j).begin(), p, xte.col(j).begin());
+  // Test images, read in place (columns ntr.. of the images; uncentred, as the anchor's prediction X' rfN C').
+  // The large temporaries below avoid copies of replicated inputs: each copy is a fresh allocation on every
+  // rank, and on virtual machines the first touch of new pages from several ranks at once is slow.
+  const double* xte = images.col(ntr).data();
   Matrix z(nte, rank), loads(n, rank);
-  gemm(Trans::yes, Trans::no, 1.0, xte, b, 0.0, z);
+  gemm_raw(Trans::yes, Trans::no, nte, rank, p, 1.0, xte, p, b.data(), p, 0.0, z.data(), nte);
   gemm(Trans::no, Trans::no, 1.0, pcs.u_local, a, 0.0, loads);
   fit.rrr_rf = Matrix(p, n);
   gemm(Trans::no, Trans::yes, 1.0, b, loads, 0.0, fit.rrr_rf);
@@ -319,50 +320,61 @@ RfFit fit_receptive_fields(const Context& ctx, const Matrix& repeats, const Matr
   for (std::int64_t j = 0; j < ntr; ++j)
     for (std::int64_t i = 0; i < n; ++i) ybar[static_cast<std::size_t>(i)] += y(i, j);
   for (double& v : ybar) v /= static_cast<double>(ntr);
-  Matrix ytr(n, ntr);
-  for (std::int64_t j = 0; j < ntr; ++j)
-    for (std::int64_t i = 0; i < n; ++i) ytr(i, j) = y(i, j) - ybar[static_cast<std::size_t>(i)];
+  // U^T (Y_train - ybar 1^T)^T = U^T Y_train^T - (U^T 1) ybar^T: the train columns of y in place, and the
+  // centring as a rank-one correction (U^T 1 vanishes up to rounding, as the images were centred).
   Matrix t(r, n);
-  gemm(Trans::no, Trans::yes, 1.0, ut, ytr, 0.0, t);
-  ytr = Matrix();
+  gemm_raw(Trans::no, Trans::yes, r, n, ntr, 1.0, ut.data(), r, y.data(), n, 0.0, t.data(), r);
+  std::vector<double> ut_sum(static_cast<std::size_t>(r), 0.0);
+  for (std::int64_t c = 0; c < ntr; ++c)
+    for (std::int64_t j = 0; j < r; ++j) ut_sum[static_cast<std::size_t>(j)] += ut(j, c);
   for (std::int64_t i = 0; i < n; ++i) {
     auto c = t.col(i);
+    const double yb = ybar[static_cast<std::size_t>(i)];
     for (std::int64_t j = 0; j < r; ++j) {
       const double sj = sigma[static_cast<std::size_t>(j)];
-      c[static_cast<std::size_t>(j)] *= sj / dof / (sj * sj / dof + fit.ridge_mu);
+      c[static_cast<std::size_t>(j)] = (c[static_cast<std::size_t>(j)] - ut_sum[static_cast<std::size_t>(j)] * yb) * sj / dof /
+                                       (sj * sj / dof + fit.ridge_mu);
     }
   }
   fit.ridge_rf = Matrix(p, n);
   gemm(Trans::no, Trans::no, 1.0, wpix, t, 0.0, fit.ridge_rf);
   t = Matrix();
-  Matrix xte_c = xte;
-  for (std::int64_t j = 0; j < nte; ++j)
-    for (std::int64_t q = 0; q < p; ++q) xte_c(q, j) -= xbar[static_cast<std::size_t>(q)];
+  // beta^T (X_test - xbar 1^T) + ybar = beta^T X_test + (ybar - beta^T xbar): uncentred test images in place.
   Matrix ridge_pred(n, nte);
-  gemm(Trans::yes, Trans::no, 1.0, fit.ridge_rf, xte_c, 0.0, ridge_pred);
+  gemm_raw(Trans::yes, Trans::no, n, nte, p, 1.0, fit.ridge_rf.data(), p, xte, p, 0.0, ridge_pred.data(), n);
+  std::vector<double> offset(ybar);
+  for (std::int64_t i = 0; i < n; ++i) {
+    double bx = 0;
+    for (std::int64_t q = 0; q < p; ++q) bx += fit.ridge_rf(q, i) * xbar[static_cast<std::size_t>(q)];
+    offset[static_cast<std::size_t>(i)] -= bx;
+  }
   for (std::int64_t j = 0; j < nte; ++j)
-    for (std::int64_t i = 0; i < n; ++i) ridge_pred(i, j) += ybar[static_cast<std::size_t>(i)];
+    for (std::int64_t i = 0; i < n; ++i) ridge_pred(i, j) += offset[static_cast<std::size_t>(i)];
   std::tie(fit.ridge_normalized_ve, fit.ridge_variance_explained) = score(ridge_pred, fit.ridge_neuron_ve);
   ridge_pred = Matrix();
-  xte_c = Matrix();
   phase.done("pixel ridge maps and test scores");
 
-  // STA over all images: X_centred (y_i - min y_i) / sum (y_i - min y_i).
-  Matrix xall = images;
-  for (std::int64_t q = 0; q < p; ++q) {
-    double m = 0;
-    for (std::int64_t j = 0; j < s; ++j) m += xall(q, j);
-    m /= static_cast<double>(s);
-    for (std::int64_t j = 0; j < s; ++j) xall(q, j) -= m;
-  }
+  // STA over all images: X_centred (y_i - min y_i) / sum (y_i - min y_i). With m the mean image,
+  // X_centred (y_i - lo_i 1) = X y_i - m (1^T y_i): the constant lo_i drops out against the centred images,
+  // which are not formed: the product reads the images in place and the centring is a rank-one correction
+  // per neuron (at rounding level here, as y is centred per neuron, but it keeps the formula exact).
+  std::vector<double> mean_image(static_cast<std::size_t>(p), 0.0);
+  for (std::int64_t j = 0; j < s; ++j)
+    for (std::int64_t q = 0; q < p; ++q) mean_image[static_cast<std::size_t>(q)] += images(q, j);
+  for (double& v : mean_image) v /= static_cast<double>(s);
   fit.sta_rf = Matrix(p, n);
-  gemm(Trans::no, Trans::yes, 1.0, xall, y, 0.0, fit.sta_rf);
+  gemm(Trans::no, Trans::yes, 1.0, images, y, 0.0, fit.sta_rf);
   for (std::int64_t i = 0; i < n; ++i) {
-    double lo = std::numeric_limits<double>::infinity(), sum = 0;
+    double lo = std::numeric_limits<double>::infinity(), sum = 0, total = 0;
     for (std::int64_t j = 0; j < s; ++j) lo = std::min(lo, y(i, j));
-    for (std::int64_t j = 0; j < s; ++j) sum += y(i, j) - lo;
+    for (std::int64_t j = 0; j < s; ++j) {
+      sum += y(i, j) - lo;
+      total += y(i, j);
+    }
     const double scale = sum > 0 ? 1.0 / sum : 0.0;
-    for (double& v : fit.sta_rf.col(i)) v *= scale;
+    auto c = fit.sta_rf.col(i);
+    for (std::int64_t q = 0; q < p; ++q)
+      c[static_cast<std::size_t>(q)] = (c[static_cast<std::size_t>(q)] - mean_image[static_cast<std::size_t>(q)] * total) * scale;
   }
   phase.done(fmt::format("response-weighted averages over {} images", s));
 
