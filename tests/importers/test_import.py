@@ -4,8 +4,9 @@
 
 formats: makes miniature files in every format (make_import_fixtures.py), imports each at 1, 2 and 3 ranks
 and checks that the recording holds exactly the source values (bitwise for float32 responses, NaN where the
-source has NaN); checks `inspect` (text and JSON) on each; and that the imported recordings run through the
-preprocess stage.
+source has NaN); that every dataset and attribute name of each imported recording is named in docs/format.md
+(read as tests/e2e/test_commands.cpp reads the results guide); checks `inspect` (text and JSON) on each; and
+that the imported recordings run through the preprocess stage.
 hostile: every file listed in tests/hostile/MANIFEST.tsv must make `popcode import` exit 3 with a message
 containing the listed text, within the time limit, leaving neither the output nor its .partial file.
 real_classes: the real class files of Stringer et al. 2019 (stimuli_class_assignment.mat, 16 names, and
@@ -16,6 +17,7 @@ Exits 77 (ctest: skipped) when numpy, scipy or h5py are missing.
 """
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -60,7 +62,57 @@ DATASETS = {"responses": "responses", "stimulus_id": "stimulus_id", "spontaneous
             "image_source_id": "image_source_id", "presentation_tier": "presentation_tier"}
 
 
+def documented_names(markdown):
+    """The guide's backticked names as patterns: `{a,b}` either, `*` any run within one component, `<k>` any
+    component; a leading / is dropped. The same reading as documented_names in tests/e2e/test_commands.cpp."""
+    out = []
+    for token in re.findall(r"`([^`]*)`", markdown):
+        token = token[1:] if token.startswith("/") else token
+        if not token or token.count("{") != token.count("}"):
+            continue
+        pattern, i, depth = "", 0, 0
+        while i < len(token):
+            c = token[i]
+            if c == "{":
+                pattern, depth = pattern + "(", depth + 1
+            elif c == "}":
+                pattern, depth = pattern + ")", depth - 1
+            elif c == "," and depth > 0:
+                pattern += "|"
+            elif c == "*":
+                pattern += "[^/]*"
+            elif c == "<" and ">" in token[i:]:
+                i = token.index(">", i)
+                pattern += "[^/]+"
+            else:
+                pattern += re.escape(c)
+            i += 1
+        out.append(re.compile(pattern))
+    return out
+
+
+def undocumented(path, names):
+    """Names in the file at `path` (datasets by their last 1-4 path components, attributes other than
+    `description` by name) that match none of the guide's names, and the number of datasets looked at."""
+    def known(name):
+        parts = name.strip("/").split("/")
+        return any(p.fullmatch("/".join(parts[-n:])) for n in range(1, min(4, len(parts)) + 1) for p in names)
+    missing, datasets = [], []
+    with h5py.File(path, "r") as f:
+        objects = [("/", f)]
+        f.visititems(lambda name, obj: objects.append((name, obj)))
+        for name, obj in objects:
+            if isinstance(obj, h5py.Dataset):
+                datasets.append(name)
+                if not known(name):
+                    missing.append(f"dataset /{name}")
+            missing += [f"attribute {a} of /{name.strip('/')}" for a in obj.attrs if a != "description" and not known(a)]
+    return missing, len(datasets)
+
+
 def formats():
+    guide = documented_names(open(os.path.join(SRC, "docs/format.md")).read())
+    check(len(guide) > 20, f"docs/format.md: only {len(guide)} backticked names")
     work = tempfile.mkdtemp(prefix="popcode-import-")
     subprocess.run(["/usr/bin/python3", os.path.join(SRC, "tests/importers/make_import_fixtures.py"), work], check=True)
     cases = json.load(open(os.path.join(work, "cases.json")))
@@ -89,6 +141,10 @@ def formats():
                 if "class_names" in spec:
                     names = [n.decode() if isinstance(n, bytes) else n for n in f["classes/names"][...]]
                     check(names == spec["class_names"], f"{case}: class names {names}")
+            if ranks == 1:  # what an h5py user finds in the file is in the format guide
+                missing, n_datasets = undocumented(out, guide)
+                check(n_datasets >= 2, f"{case}: only {n_datasets} datasets in the imported recording")
+                check(not missing, f"{case}: not in docs/format.md: {', '.join(missing)}")
         # inspect, text and JSON, agrees with the expected shapes.
         r = run(1, ["inspect"] + args[0:1] + args[1:] + ["--json"])
         check(r.returncode == 0, f"{case}: inspect --json exit {r.returncode}: {r.stderr[-1000:]}")
