@@ -29,8 +29,11 @@
 // explicit P x P CanonCor2 in NumPy.
 //
 // Distribution and memory: neurons are split over ranks (the preprocessing blocks). The images are
-// replicated: the S x P images with their centred copies and the train SVD take about 5 S P doubles per rank
-// (measured: +160 MiB per rank for 2,800 images of 36 x 64 px at 10,000 neurons on 2 ranks). The only collective
+// replicated: the S x P images and the train SVD's W (P x min(P, ntr)) and U^T (ntr x ntr), about 2 S P doubles
+// per rank (94 MB for 2,800 images of 36 x 64 px); no centred or test copy of them is made (products read the
+// images in place, centring is a rank-one correction). Per neuron: Y and the test predictions (S + S/2 doubles)
+// and the three maps (3 P doubles). Measured on the benchmark (10,000 neurons, 2 ranks): 855-875 MiB peak per
+// rank, preprocessing's blocks included (bench/README.md). The only collective
 // products are the S x S Gram of the response PCs (one allreduce, solvers/distributed_svd.hpp) and scalar
 // sums for the metrics; RF maps are local (P doubles per local neuron per method). The two replicated
 // decompositions (the Gram's leading eigenpairs, the train images' SVD) are each computed on one rank, the
