@@ -247,8 +247,9 @@ RfFit fit_receptive_fields(const Context& ctx, const Matrix& repeats, const Matr
   gemm_raw(Trans::no, Trans::yes, p, rank, r, 1.0, wpix.data(), p, et.data(), et.rows(), 0.0, b.data(), p);
 
   // Test images, read in place (columns ntr.. of the images; uncentred, as the anchor's prediction X' rfN C').
-  // The large temporaries below avoid copies of replicated inputs: each copy is a fresh allocation on every
-  // rank, and on virtual machines the first touch of new pages from several ranks at once is slow.
+  // Here and below, the products read the replicated images in place rather than centred or test copies: a
+  // copy would be a fresh allocation on every rank, and on virtual machines the first touch of new pages by
+  // several ranks at once is slow.
   const double* xte = images.col(ntr).data();
   Matrix z(nte, rank), loads(n, rank);
   gemm_raw(Trans::yes, Trans::no, nte, rank, p, 1.0, xte, p, b.data(), p, 0.0, z.data(), nte);
